@@ -1,0 +1,8 @@
+"""The Functions app: it only registers the blueprints of functions/."""
+
+import azure.functions as func
+
+from functions.export import bp as export_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(export_bp)

@@ -1,0 +1,77 @@
+"""Graph tokens from azure-identity, by the auth mode the settings choose.
+
+One credential per tenant and process: azure-identity caches tokens inside the credential, so reusing it across
+invocations of a warm worker avoids a token request per run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from shared.settings import Settings
+
+_lock = threading.Lock()
+_credentials: dict[tuple[str, ...], TokenCredential] = {}
+
+
+def _certificate_bytes(value: str) -> bytes:
+    """PEM text as it is, or base64 PKCS#12 (what a Key Vault certificate reference yields) decoded."""
+    if "-----BEGIN" in value:
+        return value.encode()
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("GRAPH_CLIENT_CERTIFICATE is neither PEM text nor base64 PKCS#12") from None
+
+
+def build_credential(settings: Settings, tenant_id: str) -> TokenCredential:
+    """A new credential for one tenant. Imports azure.identity lazily: the webhook path must not pay for it."""
+    from azure import identity
+
+    authority = {
+        "authority": settings.authority_host,
+        "disable_instance_discovery": settings.disable_instance_discovery,
+    }
+    if settings.auth_mode == "managed_identity":
+        # The managed identity endpoint of the host decides the cloud; authority does not apply.
+        return identity.ManagedIdentityCredential(client_id=settings.client_id or None)
+    if settings.auth_mode == "client_secret":
+        return identity.ClientSecretCredential(tenant_id, settings.client_id, settings.client_secret, **authority)
+    if settings.auth_mode == "certificate":
+        if settings.client_certificate_path:
+            return identity.ClientCertificateCredential(
+                tenant_id, settings.client_id, certificate_path=settings.client_certificate_path, **authority
+            )
+        return identity.ClientCertificateCredential(
+            tenant_id, settings.client_id, certificate_data=_certificate_bytes(settings.client_certificate), **authority
+        )
+    if settings.auth_mode == "workload_identity":
+        return identity.WorkloadIdentityCredential(
+            tenant_id=tenant_id,
+            client_id=settings.client_id,
+            token_file_path=settings.federated_token_file or None,
+            **authority,
+        )
+    raise ValueError(f"GRAPH_AUTH_MODE={settings.auth_mode!r} is not supported")
+
+
+def credential_for(settings: Settings, tenant_id: str) -> TokenCredential:
+    """The process-wide credential for (settings identity, tenant), created on first use."""
+    key = (settings.auth_mode, settings.authority_host, settings.client_id, tenant_id)
+    with _lock:
+        credential = _credentials.get(key)
+        if credential is None:
+            credential = _credentials[key] = build_credential(settings, tenant_id)
+        return credential
+
+
+def forget_credentials() -> None:
+    """Drop cached credentials (tests that restart the token endpoint)."""
+    with _lock:
+        _credentials.clear()

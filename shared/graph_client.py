@@ -1,0 +1,378 @@
+"""The one way every Microsoft Graph call goes.
+
+Token from azure-identity for the cloud's `/.default` scope; a pooled `requests` session with timeouts; pacing per
+tenant and API family; retries for 429 (honouring `Retry-After`, fractional seconds included, and exponential
+back-off with full jitter where Graph sends none, as Identity Protection does), 500/502/503/504, timeouts, resets and
+truncated bodies, capped in attempts and in total wait; paging by `@odata.nextLink`, followed verbatim and only to
+the Graph host (it carries our bearer token); `Prefer: include-unknown-enum-members` and a `client-request-id` on
+every call; Graph's request id in every error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared.rate_budget import RateBudgets, shared_budgets
+from shared.streams import RateFamily, family_of_path
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from shared.settings import Settings
+
+log = logging.getLogger("graph_security_bridge.graph")
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+CONNECT_TIMEOUT_SECONDS = 10.0
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+USER_AGENT = "graph-security-bridge/0.1"
+MAX_BATCH_REQUESTS = 20
+
+
+class GraphError(Exception):
+    """Graph answered with an error (after retries, where the status is retryable) or could not be reached."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        request_id: str = "",
+        client_request_id: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.method = method
+        self.path = path
+        self.request_id = request_id
+        self.client_request_id = client_request_id
+        self.retry_after = retry_after
+        where = f"{method} {path}".strip()
+        super().__init__(
+            f"Graph {status} {code}: {message}" + (f" ({where})" if where else "")
+            + (f" [request-id {request_id}]" if request_id else "")
+        )
+
+
+@dataclass
+class GraphResponse:
+    status: int
+    body: Any  # parsed JSON, or None for an empty body (204)
+    headers: dict[str, str]
+    request_id: str
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_link: str | None
+    url: str  # the URL this page was read from (for resuming)
+
+
+@dataclass
+class CallStats:
+    """What one client did, for run summaries. Thread-safe counters."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    waited_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: float) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: Graph sends seconds, possibly fractional ("2.128")."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # An HTTP-date is allowed by RFC 9110 but Graph does not send one; back off instead.
+    return seconds if seconds >= 0 else None
+
+
+def _error_from_body(status: int, body: Any) -> tuple[str, str]:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return str(error.get("code") or status), str(error.get("message") or "")
+    return str(status), ""
+
+
+class GraphClient:
+    """A Graph client for one tenant. Cheap to create; the session and budgets can be shared."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tenant_id: str,
+        *,
+        credential: TokenCredential | None = None,
+        session: requests.Session | None = None,
+        budgets: RateBudgets | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        from shared.credentials import credential_for
+
+        self.settings = settings
+        self.tenant_id = tenant_id
+        self.root = settings.graph_root.rstrip("/")
+        self.base = f"{self.root}/v1.0"
+        self._host = urlsplit(self.root).netloc.lower()
+        self._credential = credential or credential_for(settings, tenant_id)
+        self._session = session or new_session()
+        self._budgets = budgets or shared_budgets(
+            {
+                RateFamily.SECURITY.value: settings.security_requests_per_minute / 60.0,
+                RateFamily.IDENTITY_PROTECTION.value: settings.identity_requests_per_second,
+            }
+        )
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.stats = CallStats()
+
+    # --- public API
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        family: RateFamily | None = None,
+        idempotent: bool | None = None,
+        slots: int = 1,
+    ) -> GraphResponse:
+        """One Graph call with pacing and retries. `path_or_url` is a path under /v1.0 or a nextLink.
+
+        A POST is retried only where Graph cannot have acted on it (429, 503, a failed connect), unless the caller
+        says it is idempotent: a repeated comment would be a second comment.
+        """
+        url = self._url(path_or_url)
+        path = urlsplit(url).path
+        family = family or family_of_path(path)
+        if idempotent is None:
+            idempotent = method.upper() != "POST"
+        pacer = self._budgets.pacer(self.tenant_id, family.value)
+        client_request_id = str(uuid.uuid4())
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            waited_for_slot = pacer.acquire(slots)
+            if waited_for_slot:
+                self.stats.add(waited_seconds=waited_for_slot)
+            outcome = self._send_once(method, url, params, json_body, client_request_id)
+            self.stats.add(requests=1)
+            if isinstance(outcome, GraphResponse) and outcome.status < 400:
+                if outcome.status == 206:
+                    log.warning("Graph answered 206 Partial Content for %s %s: %s (request-id %s)", method, path,
+                                outcome.headers.get("Warning", ""), outcome.request_id)
+                return outcome
+            retry_after, error = self._classify(outcome, method, path, client_request_id, idempotent, attempt)
+            if retry_after is None:
+                raise error
+            if error.status == 429:
+                self.stats.add(throttled=1)
+                # Everyone in this process using the same tenant and family backs off, not just this call.
+                pacer.hold_until(time.monotonic() + retry_after)
+            if attempt >= self.settings.max_attempts or waited + retry_after > self.settings.max_retry_wait_seconds:
+                log.error("Giving up on %s %s after %d attempts and %.1f s of waiting: %s", method, path, attempt,
+                          waited, error)
+                raise error
+            log.info("Retrying %s %s in %.2f s (attempt %d): %s", method, path, retry_after, attempt, error)
+            self.stats.add(retries=1, waited_seconds=retry_after)
+            waited += retry_after
+            self._sleep(retry_after)
+
+    def get(self, path_or_url: str, params: dict[str, str] | None = None) -> Any:
+        return self.request("GET", path_or_url, params=params).body
+
+    def iter_pages(
+        self, path: str, params: dict[str, str] | None = None, *, start_url: str | None = None
+    ) -> Iterator[Page]:
+        """Pages of a collection: the first from `path` and `params` (or from a saved `start_url`, a nextLink),
+        then each `@odata.nextLink` followed verbatim until there is none."""
+        url: str | None = start_url or path
+        first_params = None if start_url else params
+        while url:
+            response = self.request("GET", url, params=first_params)
+            first_params = None
+            body = response.body if isinstance(response.body, dict) else {}
+            items = body.get("value")
+            if not isinstance(items, list):
+                raise GraphError(response.status, "UnexpectedResponse", "the answer has no 'value' list",
+                                 method="GET", path=urlsplit(self._url(url)).path, request_id=response.request_id)
+            next_link = body.get("@odata.nextLink")
+            yield Page(items=items, next_link=next_link, url=self._url(url))
+            url = next_link
+
+    def batch(self, requests_: list[dict[str, Any]], *, family: RateFamily) -> list[dict[str, Any]]:
+        """POST /$batch with at most 20 inner requests; returns the inner responses in request order.
+
+        Each inner request counts against Graph's limits, so the batch takes one pacing slot per inner request.
+        Inner requests answered 429/503/504 are retried (after the longest Retry-After among them) within the same
+        attempt and wait caps as a single call; other inner errors are returned for the caller to report.
+        """
+        if not 1 <= len(requests_) <= MAX_BATCH_REQUESTS:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH_REQUESTS} requests")
+        pending = {str(r["id"]): r for r in requests_}
+        results: dict[str, dict[str, Any]] = {}
+        waited = 0.0
+        for attempt in range(1, self.settings.max_attempts + 1):
+            response = self.request(
+                "POST", "/$batch", json_body={"requests": list(pending.values())}, family=family,
+                idempotent=True, slots=len(pending),
+            )
+            answers = (response.body or {}).get("responses", []) if isinstance(response.body, dict) else []
+            retry_waits: list[float] = []
+            for answer in answers:
+                answer_id = str(answer.get("id"))
+                if answer_id not in pending:
+                    continue
+                status = int(answer.get("status", 0))
+                if status in (429, 503, 504) and attempt < self.settings.max_attempts:
+                    headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
+                    retry_waits.append(parse_retry_after(headers.get("retry-after")) or self._backoff(attempt))
+                    continue
+                results[answer_id] = answer
+                del pending[answer_id]
+            if not pending:
+                break
+            if not retry_waits:  # Graph left some requests unanswered: retry them as a whole.
+                retry_waits.append(self._backoff(attempt))
+            wait = max(retry_waits)
+            if waited + wait > self.settings.max_retry_wait_seconds:
+                break
+            self.stats.add(throttled=1, retries=1, waited_seconds=wait)
+            self._budgets.pacer(self.tenant_id, family.value).hold_until(time.monotonic() + wait)
+            waited += wait
+            self._sleep(wait)
+        for request_id in pending:  # still unanswered after the caps
+            results[request_id] = {
+                "id": request_id, "status": 429,
+                "body": {"error": {"code": "TooManyRequests", "message": "still throttled after retries"}},
+            }
+        return [results[str(r["id"])] for r in requests_]
+
+    # --- internals
+
+    def _url(self, path_or_url: str) -> str:
+        if path_or_url.startswith("https://") or path_or_url.startswith("http://"):
+            parts = urlsplit(path_or_url)
+            if parts.netloc.lower() != self._host:
+                # A nextLink to another host would receive our bearer token.
+                raise GraphError(0, "UntrustedLink", f"refusing to follow a link to {parts.netloc}")
+            return path_or_url
+        if not path_or_url.startswith("/"):
+            path_or_url = "/" + path_or_url
+        return self.base + path_or_url
+
+    def _send_once(
+        self, method: str, url: str, params: dict[str, str] | None, json_body: Any, client_request_id: str
+    ) -> GraphResponse | BaseException:
+        token = self._credential.get_token(self.settings.graph_scope).token
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "Prefer": "include-unknown-enum-members",
+            "client-request-id": client_request_id,
+            "User-Agent": USER_AGENT,
+        }
+        data = None
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(json_body, separators=(",", ":")).encode()
+        try:
+            response = self._session.request(
+                method, url, params=params, data=data, headers=headers,
+                timeout=(CONNECT_TIMEOUT_SECONDS, self.settings.timeout_seconds),
+            )
+            content = response.content  # reads the whole body: a truncated one raises here
+            body = json.loads(content) if content else None
+        except (requests.RequestException, ValueError) as exc:
+            # ValueError: a body that is not JSON (cut short by a proxy or a reset mid-stream).
+            return exc
+        response_headers = {k: v for k, v in response.headers.items()}
+        return GraphResponse(
+            status=response.status_code,
+            body=body,
+            headers=response_headers,
+            request_id=response.headers.get("request-id", ""),
+        )
+
+    def _classify(
+        self,
+        outcome: GraphResponse | BaseException,
+        method: str,
+        path: str,
+        client_request_id: str,
+        idempotent: bool,
+        attempt: int,
+    ) -> tuple[float | None, GraphError]:
+        """(seconds to wait before retrying or None for no retry, the error to raise if we stop)."""
+        if isinstance(outcome, BaseException):
+            error = GraphError(0, type(outcome).__name__, str(outcome) or "no answer", method=method, path=path,
+                               client_request_id=client_request_id)
+            if idempotent or _failed_before_sending(outcome):
+                return self._backoff(attempt), error
+            return None, error
+        code, message = _error_from_body(outcome.status, outcome.body)
+        retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
+        error = GraphError(outcome.status, code, message, method=method, path=path, request_id=outcome.request_id,
+                           client_request_id=client_request_id, retry_after=retry_after)
+        log.warning("Graph %s %s answered %d %s (request-id %s, client-request-id %s)", method, path,
+                    outcome.status, code, outcome.request_id, client_request_id)
+        if outcome.status not in RETRYABLE_STATUSES:
+            return None, error
+        if not idempotent and outcome.status not in (429, 503):
+            return None, error
+        return (retry_after if retry_after is not None else self._backoff(attempt)), error
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential back-off with full jitter: uniform in [base, min(cap, base * 2**attempt)]."""
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** min(attempt, 16)))
+        return self._rng.uniform(BACKOFF_BASE_SECONDS / 2, ceiling)
+
+
+def _failed_before_sending(exc: BaseException) -> bool:
+    """True when the request never reached Graph (no connection), so even a POST is safe to send again."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    reason = exc.args[0] if exc.args else None
+    return isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError)
+
+
+def new_session(pool_size: int = 16) -> requests.Session:
+    """A session with connection reuse. requests' own retries are off: retries are ours, with Graph's rules."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

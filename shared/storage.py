@@ -1,0 +1,40 @@
+"""Blob and queue clients for the app's own data account: a connection string locally (Azurite), the managed
+identity in Azure (`BRIDGE_STORAGE__blobServiceUri`), like the Functions host's identity-based connections."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.settings import Settings
+
+_lock = threading.Lock()
+_clients: dict[tuple[str, str, str], BlobServiceClient] = {}
+
+
+def blob_service(settings: Settings) -> BlobServiceClient:
+    """The process-wide BlobServiceClient for the data account (connection pool reused across invocations)."""
+    from azure.storage.blob import BlobServiceClient
+
+    key = (settings.storage_connection_string, settings.blob_service_uri, settings.storage_client_id)
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            if settings.storage_connection_string:
+                client = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+            else:
+                from azure.identity import ManagedIdentityCredential
+
+                credential = ManagedIdentityCredential(client_id=settings.storage_client_id or None)
+                client = BlobServiceClient(account_url=settings.blob_service_uri, credential=credential)
+            _clients[key] = client
+        return client
+
+
+def forget_clients() -> None:
+    """Drop cached clients (tests that restart Azurite on new ports)."""
+    with _lock:
+        _clients.clear()
