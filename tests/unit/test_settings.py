@@ -1,0 +1,127 @@
+import json
+
+import pytest
+
+from shared.settings import SETTINGS, SettingsError, load_settings
+
+TENANT = "11111111-1111-4111-8111-111111111111"
+BASE = {"GRAPH_TENANT_IDS": TENANT, "BRIDGE_STORAGE": "UseDevelopmentStorage=true"}
+
+
+def load(**overrides):
+    return load_settings({**BASE, **overrides})
+
+
+def problems_of(env):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    return caught.value.problems
+
+
+def test_defaults_are_the_documented_ones():
+    settings = load()
+    assert settings.cloud.name == "Global"
+    assert settings.graph_root == "https://graph.microsoft.com"
+    assert settings.authority_host == "https://login.microsoftonline.com"
+    assert settings.graph_scope == "https://graph.microsoft.com/.default"
+    assert settings.tenant_ids == (TENANT,)
+    assert settings.auth_mode == "managed_identity"
+    assert settings.export_streams[0] == "alerts" and len(settings.export_streams) == 6
+    assert settings.overlap_minutes == 10 and settings.initial_lookback_days == 7
+
+
+@pytest.mark.parametrize(
+    ("cloud", "graph", "authority"),
+    [
+        ("USGov", "https://graph.microsoft.us", "https://login.microsoftonline.us"),
+        ("usgovdod", "https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+        ("GLOBAL", "https://graph.microsoft.com", "https://login.microsoftonline.com"),
+    ],
+)
+def test_national_clouds_come_from_one_table(cloud, graph, authority):
+    settings = load(GRAPH_CLOUD=cloud)
+    assert (settings.graph_root, settings.authority_host) == (graph, authority)
+    assert settings.graph_scope == f"{graph}/.default"
+
+
+def test_missing_tenant_names_the_setting():
+    problems = problems_of({"BRIDGE_STORAGE": "x"})
+    assert any(p.startswith("GRAPH_TENANT_IDS is missing") for p in problems)
+
+
+def test_unknown_cloud_names_the_setting():
+    problems = problems_of({**BASE, "GRAPH_CLOUD": "Mars"})
+    assert problems == ["GRAPH_CLOUD='Mars' is not a known cloud: use Global, USGov or USGovDoD."]
+
+
+def test_china_is_refused_with_the_reason():
+    (problem,) = problems_of({**BASE, "GRAPH_CLOUD": "China"})
+    assert problem.startswith("GRAPH_CLOUD=China") and "does not offer" in problem
+
+
+@pytest.mark.parametrize("url", ["http://graph.example", "graph.microsoft.com", "https://", "https://x/?a=b"])
+def test_malformed_url_names_the_setting(url):
+    (problem,) = problems_of({**BASE, "GRAPH_ENDPOINT": url})
+    assert problem.startswith("GRAPH_ENDPOINT=") and "https://" in problem
+
+
+def test_every_problem_is_reported_at_once_and_secrets_are_not_echoed():
+    problems = problems_of({
+        "GRAPH_TENANT_IDS": "not-a-guid",
+        "GRAPH_AUTH_MODE": "client_secret",
+        "GRAPH_CLIENT_ID": "00000000-0000-4000-8000-000000000001",
+        "GRAPH_TIMEOUT_SECONDS": "soon",
+        "EXPORT_STREAMS": "alerts,nope",
+        "EXPORT_CONTAINER": "Bad_Name",
+    })
+    text = "\n".join(problems)
+    for name in ("GRAPH_TENANT_IDS", "GRAPH_CLIENT_SECRET is missing", "GRAPH_TIMEOUT_SECONDS", "EXPORT_STREAMS",
+                 "EXPORT_CONTAINER", "BRIDGE_STORAGE is missing"):
+        assert name in text
+    assert "unknown stream(s) nope" in text
+
+
+def test_secret_values_never_appear_in_errors_or_repr():
+    secret = "super-secret-value-123"
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, "BRIDGE_STORAGE": secret, "GRAPH_CLIENT_SECRET": secret, "GRAPH_TIMEOUT_SECONDS": "x"})
+    assert secret not in str(caught.value)
+    settings = load(GRAPH_AUTH_MODE="client_secret", GRAPH_CLIENT_ID="00000000-0000-4000-8000-000000000001",
+                    GRAPH_CLIENT_SECRET=secret)
+    assert secret not in repr(settings)
+
+
+def test_managed_identity_cannot_span_tenants():
+    other = "22222222-2222-4222-8222-222222222222"
+    (problem,) = problems_of({**BASE, "GRAPH_TENANT_IDS": f"{TENANT},{other}"})
+    assert "managed identity" in problem
+    settings = load(GRAPH_TENANT_IDS=f"{TENANT}, {other.upper()}", GRAPH_AUTH_MODE="client_secret",
+                    GRAPH_CLIENT_ID="00000000-0000-4000-8000-000000000001", GRAPH_CLIENT_SECRET="s")
+    assert settings.tenant_ids == (TENANT, other)
+
+
+def test_identity_based_storage_is_enough_without_a_connection_string():
+    settings = load_settings({"GRAPH_TENANT_IDS": TENANT,
+                              "BRIDGE_STORAGE__blobServiceUri": "https://acct.blob.core.windows.net"})
+    assert settings.blob_service_uri == "https://acct.blob.core.windows.net"
+    assert settings.storage_connection_string == ""
+
+
+def test_stream_names_are_case_insensitive_and_canonical():
+    assert load(EXPORT_STREAMS="RiskyUsers, alerts").export_streams == ("riskyUsers", "alerts")
+
+
+def test_webhook_subscriptions_are_validated():
+    good = json.dumps([{"resource": "security/alerts?$filter=status eq 'newAlert'", "changeType": "created,updated",
+                        "streams": ["alerts"]}])
+    assert load(WEBHOOK_SUBSCRIPTIONS=good).webhook_subscriptions[0]["streams"] == ["alerts"]
+    (problem,) = problems_of({**BASE, "WEBHOOK_SUBSCRIPTIONS": "[{"})
+    assert problem.startswith("WEBHOOK_SUBSCRIPTIONS=") and "not valid JSON" in problem
+    (problem,) = problems_of({**BASE, "WEBHOOK_SUBSCRIPTIONS": '[{"resource": "x", "streams": ["nope"]}]'})
+    assert "unknown stream" in problem
+
+
+def test_table_has_unique_names_and_help():
+    names = [s.name for s in SETTINGS]
+    assert len(names) == len(set(names))
+    assert all(s.help.strip() for s in SETTINGS)
