@@ -15,7 +15,7 @@ from local.tls import ensure_local_tls
 from shared.credentials import forget_credentials
 from shared.settings import Settings, load_settings
 
-FAST_BUDGETS = {"GRAPH_SECURITY_REQUESTS_PER_MINUTE": "1000000", "GRAPH_IDENTITY_REQUESTS_PER_SECOND": "1000"}
+FAST_BUDGETS = {"GRAPH_SECURITY_REQUESTS_PER_MINUTE": "100000", "GRAPH_IDENTITY_REQUESTS_PER_SECOND": "1000"}
 
 
 @pytest.fixture(scope="session")

@@ -133,9 +133,9 @@ def test_storage_outage_mid_run_then_recovery(make_sim, app_settings, azurite):
 
 
 def test_throttled_export_finishes_with_nothing_lost(make_sim, app_settings):
-    # The simulator enforces Graph's limits 60x faster; the client's budget is set far above them so that the
-    # export really hits 429s: with Retry-After on /security, without it on Identity Protection.
-    sim = make_sim(alerts=6000, risk_detections=3000, seed=9, throttle=True, throttle_scale=60)
+    # The simulator enforces Graph's limits 5x faster (Identity Protection: 5 requests/s); the client's budget is set
+    # far above that so that the export really hits 429s, which Identity Protection sends without Retry-After.
+    sim = make_sim(alerts=3000, risk_detections=5000, seed=9, throttle=True, throttle_scale=5)
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
     engine = ExportEngine(settings)
@@ -179,7 +179,7 @@ def test_time_budget_stops_early_and_the_next_run_finishes(make_sim, app_setting
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30, EXPORT_TIME_BUDGET_SECONDS=10)
     ticks = itertools.count()
-    engine = ExportEngine(settings, monotonic=lambda: float(next(ticks)) * 2.0)  # each look at the clock: +2 s
+    engine = ExportEngine(settings, monotonic=lambda: float(next(ticks)) * 3.0)  # each look at the clock: +3 s
     first = engine.run("alerts", tenant)
     assert first.status == "partial" and 0 < first.items < 3500
     checkpoint, _ = engine.checkpoints.load("alerts", tenant)
