@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         assert stack.sim is not None
         settings = stack.settings(
             EXPORT_STREAMS=",".join(streams),
-            EXPORT_INITIAL_LOOKBACK_DAYS=config.history_days + 1,
+            EXPORT_INITIAL_LOOKBACK_DAYS=int(config.history_days) + 1,
         )
         print(f"  simulator {stack.sim.base_url}   Azurite blob port {stack.azurite.blob_port}")  # type: ignore[union-attr]
         engine = ExportEngine(settings)
@@ -93,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             tenant = stack.sim.tenants[0]
             stack.sim.add_alerts(tenant, 25, same_timestamp=True)
             stack.sim.update_alerts(tenant, count=25)
-            print("\nThe simulator added 25 alerts sharing one timestamp and updated 25 others. Incremental run:")
-            second = engine.run_all(streams=("alerts",))
+            print("\nThe simulator added 25 alerts sharing one timestamp and updated 25 others (and so their "
+                  "incidents). Incremental run of every stream:")
+            second = engine.run_all(progress=progress_printer())
             print_table(second, args.tenants)
             summaries += second
 

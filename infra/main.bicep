@@ -1,0 +1,430 @@
+// Graph Security Bridge: everything the function app needs, in one deployment (`azd up`, or
+// `az deployment sub create --template-file infra/main.bicep ...`). Subscription scope so that the resource group
+// is part of the deployment. Security model: one user-assigned managed identity, Entra ID everywhere (no storage
+// keys, no App Insights instrumentation-key ingestion, no publishing passwords), Key Vault only for the secrets
+// that cannot be avoided, least-privilege roles with deterministic names. See DEPLOYMENT.md.
+
+targetScope = 'subscription'
+
+// --- Environment
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; part of the resource group name and of the unique resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region of every resource. It must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group name; empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+// --- Microsoft Graph
+
+@description('Microsoft Graph national cloud of the tenant: Global, USGov (GCC High) or USGovDoD (DoD). Defaults to USGov when deploying to Azure Government.')
+@allowed([
+  'Global'
+  'USGov'
+  'USGovDoD'
+])
+param cloud string = environment().name == 'AzureUSGovernment' ? 'USGov' : 'Global'
+
+@description('Comma-separated Entra tenant ids to export. A managed identity serves only its own tenant; several tenants need authMode appRegistration with a multi-tenant app.')
+param tenantIds string = tenant().tenantId
+
+@description('managedIdentity: the app\'s managed identity calls Graph (no secret anywhere). appRegistration: an app registration\'s client secret or certificate, kept in Key Vault.')
+@allowed([
+  'managedIdentity'
+  'appRegistration'
+])
+param authMode string = 'managedIdentity'
+
+@description('Client (application) id of the app registration (authMode appRegistration).')
+param appRegistrationClientId string = ''
+
+@description('Credential of the app registration (authMode appRegistration): certificate (imported into Key Vault as graph-client-certificate) or clientSecret (secret graph-client-secret).')
+@allowed([
+  'certificate'
+  'clientSecret'
+])
+param appRegistrationCredentialType string = 'certificate'
+
+@description('Optional client secret to store in Key Vault (authMode appRegistration, clientSecret). Empty: place it yourself (az keyvault secret set) and the deployment leaves it alone.')
+@secure()
+param appRegistrationClientSecret string = ''
+
+@description('Grant the managed identity its Microsoft Graph application permissions with the Microsoft Graph Bicep extension (needs a deploying user allowed to grant app roles; public cloud only). false: run scripts/grant-graph-permissions.sh.')
+param grantGraphPermissions bool = true
+
+@description('Write actions (alert and incident triage, risky user and service principal actions). false: read-only Graph permissions and ACTIONS_ENABLED=false.')
+param actionsEnabled bool = true
+
+// --- Change notifications (webhooks)
+
+@description('Keep Graph change-notification subscriptions alive (adds SecurityEvents.ReadWrite.All, a Key Vault and the webhook function key).')
+param webhooksEnabled bool = false
+
+@description('WEBHOOK_SUBSCRIPTIONS: JSON list of the desired subscriptions, e.g. [{"resource": "security/alerts?$filter=status eq \'newAlert\'", "changeType": "updated", "streams": ["alerts"]}].')
+param webhookSubscriptions string = '[]'
+
+@description('Secret from which the function keys (webhook, Logic App sample) are derived. azd generates it once and keeps it in the environment; with az deployment pass a random value (openssl rand -hex 32) and keep it. A new value rotates the keys.')
+@secure()
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 48
+    }
+  }
+})
+param functionKeySeed string
+
+// --- Export
+
+@description('NCRONTAB schedule of the export timers (seconds first).')
+param exportSchedule string = '0 */5 * * * *'
+
+@description('NCRONTAB schedule of the subscription upkeep timer.')
+param subscriptionUpkeepSchedule string = '0 0 * * * *'
+
+@description('Comma-separated streams to export; empty: all streams (the app default).')
+param exportStreams string = ''
+
+@description('Days an export blob is kept before the lifecycle policy deletes it.')
+@minValue(1)
+@maxValue(3650)
+param exportRetentionDays int = 365
+
+@description('Days after which an export blob moves to the cool tier (0: never; ignored when not below exportRetentionDays).')
+@minValue(0)
+@maxValue(3650)
+param coolAfterDays int = 30
+
+@description('Replication of both storage accounts.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+param storageSku string = 'Standard_GRS'
+
+// --- Hosting
+
+@description('Always-ready instances for the HTTP functions, so that Graph\'s 10 s validation and 3 s notification limits never meet a cold start (0: scale to zero).')
+@minValue(0)
+@maxValue(20)
+param alwaysReadyHttpInstances int = 1
+
+@description('Most instances the app scales out to (Flex Consumption accepts 40 to 1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Memory of each instance (MB).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Python version (the project supports 3.11 and later).')
+@allowed([
+  '3.11'
+  '3.12'
+])
+param pythonVersion string = '3.11'
+
+@description('Days Log Analytics keeps logs and telemetry.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+// --- Options
+
+@description('Announce new export blobs on a Storage queue (graph-export-events) through an Event Grid system topic, for queue-driven SIEM readers.')
+param enableEventGrid bool = false
+
+@description('Deploy a sample Logic App that triages an alert through PATCH /api/alerts/{id}.')
+param deployLogicAppSample bool = false
+
+@description('Object id of the operator (azd sets AZURE_PRINCIPAL_ID): may place the app-registration credential in Key Vault and read the function keys there. Empty: none.')
+param principalId string = ''
+
+@description('Object id of a SIEM principal (service principal or managed identity) that reads the export container and the export events queue. Empty: none.')
+param siemPrincipalId string = ''
+
+// --- Names
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var names = {
+  resourceGroup: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  identity: 'id-${resourceToken}'
+  hostStorage: 'sthost${resourceToken}'
+  dataStorage: 'stdata${resourceToken}'
+  logAnalytics: 'log-${resourceToken}'
+  applicationInsights: 'appi-${resourceToken}'
+  keyVault: 'kv-${resourceToken}'
+  plan: 'plan-${resourceToken}'
+  functionApp: 'func-${resourceToken}'
+  systemTopic: 'evgt-${resourceToken}'
+  logicApp: 'logic-${resourceToken}'
+}
+
+// Containers and queues: the names the app settings hand to the code (EXPORT_CONTAINER, ...).
+var deploymentContainerName = 'app-package'
+var exportContainerName = 'graph-export'
+var stateContainerName = 'graph-state'
+var auditContainerName = 'graph-audit'
+var webhookQueueName = 'graph-notifications'
+// The Functions queue trigger moves a message that keeps failing to <queue>-poison.
+var webhookPoisonQueueName = '${webhookQueueName}-poison'
+var exportEventsQueueName = 'graph-export-events'
+
+var dataContainerNames = [
+  exportContainerName
+  stateContainerName
+  auditContainerName
+]
+var appQueueNames = [
+  webhookQueueName
+  webhookPoisonQueueName
+]
+
+// --- Microsoft Graph application permissions of the managed identity (least privilege).
+// Read-only when actions are off. SecurityEvents.ReadWrite.All is what Graph requires to subscribe to (legacy)
+// security alert change notifications (subscription-post-subscriptions: no read-only permission is accepted).
+var graphReadRoles = [
+  'SecurityAlert.Read.All'
+  'SecurityIncident.Read.All'
+  'IdentityRiskEvent.Read.All'
+  'IdentityRiskyUser.Read.All'
+  'IdentityRiskyServicePrincipal.Read.All'
+]
+var graphWriteRoles = [
+  'SecurityAlert.ReadWrite.All'
+  'SecurityIncident.ReadWrite.All'
+  'IdentityRiskEvent.Read.All'
+  'IdentityRiskyUser.ReadWrite.All'
+  'IdentityRiskyServicePrincipal.ReadWrite.All'
+]
+var graphWebhookRoles = [
+  'SecurityEvents.ReadWrite.All'
+]
+var graphAppRoles = concat(actionsEnabled ? graphWriteRoles : graphReadRoles, webhooksEnabled ? graphWebhookRoles : [])
+// The Microsoft Graph Bicep extension deploys in the public cloud only; elsewhere the script grants the roles.
+var grantWithBicep = grantGraphPermissions && authMode == 'managedIdentity' && environment().name == 'AzureCloud'
+
+// --- Secrets. The key vault exists only when a secret does.
+var needKeyVault = authMode == 'appRegistration' || webhooksEnabled || deployLogicAppSample
+// One key per caller, derived from the seed: unpredictable without it, stable across deployments, 64 hex chars.
+var webhookFunctionKey = replace('${guid(functionKeySeed, 'graphwebhook', '1')}${guid(functionKeySeed, 'graphwebhook', '2')}', '-', '')
+var logicAppFunctionKey = replace('${guid(functionKeySeed, 'logicapp', '1')}${guid(functionKeySeed, 'logicapp', '2')}', '-', '')
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+// Functions host storage: AzureWebJobsStorage (timer locks, host keys) and the deployment package container.
+module hostStorage 'modules/storage.bicep' = {
+  name: 'host-storage'
+  scope: rg
+  params: {
+    name: names.hostStorage
+    location: location
+    tags: tags
+    skuName: storageSku
+    containerNames: [
+      deploymentContainerName
+    ]
+  }
+}
+
+// App data: exports (lifecycle: cool, then delete), checkpoints, audit trail, notification queues.
+module dataStorage 'modules/storage.bicep' = {
+  name: 'data-storage'
+  scope: rg
+  params: {
+    name: names.dataStorage
+    location: location
+    tags: tags
+    skuName: storageSku
+    containerNames: dataContainerNames
+    queueNames: concat(appQueueNames, enableEventGrid ? [
+      exportEventsQueueName
+    ] : [])
+    lifecycleContainerName: exportContainerName
+    coolAfterDays: coolAfterDays
+    deleteAfterDays: exportRetentionDays
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: tags
+    retentionInDays: logRetentionDays
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = if (needKeyVault) {
+  name: 'key-vault'
+  scope: rg
+  params: {
+    name: names.keyVault
+    location: location
+    tags: tags
+    storeWebhookFunctionKey: webhooksEnabled
+    webhookFunctionKey: webhooksEnabled ? webhookFunctionKey : ''
+    storeLogicAppFunctionKey: deployLogicAppSample
+    logicAppFunctionKey: deployLogicAppSample ? logicAppFunctionKey : ''
+    graphCredentialType: authMode == 'appRegistration' ? appRegistrationCredentialType : 'none'
+    clientSecret: authMode == 'appRegistration' && appRegistrationCredentialType == 'clientSecret' ? appRegistrationClientSecret : ''
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    appPrincipalId: identity.outputs.principalId
+    hostStorageName: hostStorage.outputs.name
+    dataStorageName: dataStorage.outputs.name
+    dataContainerNames: dataContainerNames
+    dataQueueNames: appQueueNames
+    exportContainerName: exportContainerName
+    exportEventsQueueName: enableEventGrid ? exportEventsQueueName : ''
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: needKeyVault ? keyVault.outputs.name : ''
+    operatorPrincipalId: principalId
+    operatorPlacesSecret: authMode == 'appRegistration' && appRegistrationCredentialType == 'clientSecret'
+    operatorPlacesCertificate: authMode == 'appRegistration' && appRegistrationCredentialType == 'certificate'
+    siemPrincipalId: siemPrincipalId
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    hostStorageName: hostStorage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    dataStorageName: dataStorage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    pythonVersion: pythonVersion
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    graphCloud: cloud
+    tenantIds: tenantIds
+    authMode: authMode
+    appRegistrationClientId: appRegistrationClientId
+    appRegistrationCredentialType: appRegistrationCredentialType
+    graphCredentialUri: needKeyVault ? keyVault.outputs.graphCredentialUri : ''
+    exportContainerName: exportContainerName
+    stateContainerName: stateContainerName
+    auditContainerName: auditContainerName
+    webhookQueueName: webhookQueueName
+    exportSchedule: exportSchedule
+    subscriptionUpkeepSchedule: subscriptionUpkeepSchedule
+    exportStreams: exportStreams
+    actionsEnabled: actionsEnabled
+    webhooksEnabled: webhooksEnabled
+    webhookFunctionKeyUri: needKeyVault ? keyVault.outputs.webhookFunctionKeyUri : ''
+    webhookSubscriptions: webhookSubscriptions
+  }
+  dependsOn: [
+    // Every role in place before the app's first start: the host needs its storage at once.
+    rbac
+  ]
+}
+
+module graphPermissions 'modules/graph-permissions.bicep' = if (grantWithBicep) {
+  name: 'graph-permissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    appRoles: graphAppRoles
+  }
+}
+
+module eventGrid 'modules/eventgrid.bicep' = if (enableEventGrid) {
+  name: 'event-grid'
+  scope: rg
+  params: {
+    name: names.systemTopic
+    location: location
+    tags: tags
+    storageAccountName: dataStorage.outputs.name
+    exportContainerName: exportContainerName
+    queueName: exportEventsQueueName
+  }
+}
+
+module logicApp 'modules/logicapp.bicep' = if (deployLogicAppSample) {
+  name: 'logic-app'
+  scope: rg
+  params: {
+    name: names.logicApp
+    location: location
+    tags: tags
+    functionAppHostName: functionApp.outputs.defaultHostName
+    keyVaultName: needKeyVault ? keyVault.outputs.name : ''
+    functionKeySecretName: needKeyVault ? keyVault.outputs.logicAppFunctionKeyName : ''
+  }
+}
+
+// --- Outputs (azd stores them in the environment; the postprovision/postdeploy hooks and users read them).
+// Names, URLs and ids only: never a key, a secret or a connection string.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output DATA_STORAGE_ACCOUNT_NAME string = dataStorage.outputs.name
+output EXPORT_CONTAINER_URL string = '${dataStorage.outputs.blobEndpoint}${exportContainerName}'
+output EXPORT_EVENTS_QUEUE_URL string = enableEventGrid ? '${dataStorage.outputs.queueEndpoint}${exportEventsQueueName}' : ''
+output KEY_VAULT_NAME string = needKeyVault ? keyVault.outputs.name : ''
+output LOGIC_APP_NAME string = deployLogicAppSample ? logicApp.outputs.name : ''
+output GRAPH_CLOUD string = cloud
+output GRAPH_AUTH_MODE string = authMode
+output GRAPH_APP_ROLES string = join(graphAppRoles, ',')
+output GRAPH_PERMISSIONS_GRANTED_BY_BICEP bool = grantWithBicep
+output ACTIONS_ENABLED bool = actionsEnabled
+output WEBHOOKS_ENABLED bool = webhooksEnabled
