@@ -1,0 +1,40 @@
+"""Settings of a simulated Graph (all have defaults; ``SimConfig()`` is a small single-tenant Graph)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+DEFAULT_CLIENT_ID = "00000000-0000-4000-8000-00000000c11e"
+DEFAULT_CLIENT_SECRET = "graphsim-dev-secret-not-for-production"  # noqa: S105 - a fixed dev credential by design
+
+
+@dataclass
+class SimConfig:
+    seed: int = 1
+    tenants: int = 1  # tenant GUIDs are derived from the seed
+    # Items per tenant.
+    alerts: int = 200
+    alerts_per_incident: float = 3.0  # incidents are derived from alerts (this many alerts each, on average)
+    risk_detections: int = 100
+    risky_users: int = 40
+    risky_service_principals: int = 10
+    service_principal_risk_detections: int = 20
+    history_days: float = 10.0  # timestamps spread over this many days before `anchor`
+    anchor: datetime | None = None  # the "now" of generated history; None = wall clock when the simulator is built
+    evidence_kb: float = 1.2  # average serialized size of an alert's evidence array (alerts then average ~3 KB)
+    extra_field_rate: float = 0.1  # share of items carrying "simFutureProperty", a property unknown to v1.0
+    # Throttling (graph-api-reference.md 5.1): security 150 requests/60 s per app per tenant; Identity Protection
+    # 1 request/s per tenant. throttle_scale multiplies the rate (windows shrink): 20 = twenty times faster.
+    throttle: bool = True
+    throttle_scale: float = 1.0
+    # Auth.
+    token_expires_in: int = 3600
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    client_certificates: tuple[str, ...] = ()  # PEM certificates whose keys may sign client assertions
+    app_display_name: str = "Graph Security Bridge (simulated app)"  # author of comments made with app tokens
+    # Server.
+    host: str = "127.0.0.1"
+    port: int = 0
+    request_log_size: int = 10_000

@@ -1,0 +1,250 @@
+"""``GraphSimulator``: the public object tying data, auth, throttling, faults and the HTTPS server together."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC
+from types import TracebackType
+from typing import Any
+
+from ..tls import LocalTls, ensure_local_tls
+from . import data
+from .auth import TokenService
+from .config import SimConfig
+from .control import handle_control
+from .faults import FaultInjector
+from .handlers import GraphApi, GraphRequest, GraphResponse
+from .resources import BY_NAME
+from .server import SimHTTPServer
+from .tenant import TenantState
+from .throttle import Throttler
+from .ticks import TICKS_PER_SECOND, now_ticks
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One Graph request as the simulator saw it (headers with lower-case names)."""
+
+    method: str
+    path: str  # percent-decoded path, e.g. "/v1.0/security/alerts_v2"
+    query: str  # raw query string
+    status: int  # 0 when the connection was reset by a fault
+    tenant: str | None  # the token's tenant; None if unauthenticated
+    headers: dict[str, str]
+    request_id: str
+    client_request_id: str
+    fault: str | None  # "status" | "reset" | "truncate" when a fault knob fired
+    duration_s: float
+    in_batch: bool  # an inner request of a $batch (logged after the outer one's inner steps run)
+
+
+class GraphSimulator:
+    """A Microsoft Graph look-alike on loopback HTTPS. See local/graphsim/README.md."""
+
+    def __init__(self, config: SimConfig | None = None, *, tls: LocalTls | None = None):
+        self.config = config or SimConfig()
+        self.tls = tls or ensure_local_tls()
+        cfg = self.config
+        _check_config(cfg)
+        anchor = now_ticks() if cfg.anchor is None else _to_ticks(cfg.anchor)
+        self.tenants: tuple[str, ...] = data.tenant_ids(cfg.seed, cfg.tenants)
+        self._state = {tid: TenantState(tid, i, cfg, anchor) for i, tid in enumerate(self.tenants)}
+        self.tokens = TokenService(
+            self.tenants, cfg.client_id, cfg.client_secret, cfg.token_expires_in, cfg.client_certificates
+        )
+        self.throttler = Throttler(cfg.throttle, cfg.throttle_scale)
+        self.faults = FaultInjector(cfg.seed)
+        self.api = GraphApi(self._state, self.throttler, cfg, log_inner=self._record_inner)
+        self._log: deque[RequestRecord] = deque(maxlen=cfg.request_log_size)
+        self._server: SimHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._base_url: str | None = None
+        self._lifecycle = threading.Lock()
+
+    # --- lifecycle --------------------------------------------------------------------------------------------------
+
+    def start(self) -> GraphSimulator:
+        with self._lifecycle:
+            if self._server is not None:
+                return self
+            server = SimHTTPServer((self.config.host, self.config.port), self, self.tls.server_context())
+            host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
+            self._base_url = f"https://{host}:{server.server_port}"
+            self._server = server
+            self._thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"graphsim:{server.server_port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_all_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> GraphSimulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            raise RuntimeError("the simulator is not started; call start() first")
+        return self._base_url
+
+    # --- credentials and counters -----------------------------------------------------------------------------------
+
+    @property
+    def client_id(self) -> str:
+        return self.config.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.config.client_secret
+
+    @property
+    def token_requests(self) -> int:
+        """POSTs to the token endpoint (successful or not)."""
+        return self.tokens.requests
+
+    @property
+    def throttled_count(self) -> dict[str, int]:
+        """429 answers per API family: {"security": n, "identityProtection": m}."""
+        return dict(self.throttler.throttled)
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        return list(self._log)
+
+    def expire_tokens(self) -> None:
+        """Expire every issued token now: the next Graph call with one gets 401."""
+        self.tokens.expire_all()
+
+    def register_client_certificate(self, pem: str | bytes) -> None:
+        """Accept client assertions signed by this certificate's key (and check signatures from now on)."""
+        self.tokens.register_certificate(pem)
+
+    # --- data -------------------------------------------------------------------------------------------------------
+
+    def _tenant(self, tenant: str) -> TenantState:
+        try:
+            return self._state[tenant]
+        except KeyError:
+            raise KeyError(f"unknown tenant {tenant!r}; known: {self.tenants}") from None
+
+    def add_alerts(self, tenant: str, count: int, *, same_timestamp: bool = False) -> list[str]:
+        """New alerts (new ids), newer than anything in the tenant; ``same_timestamp`` gives them one timestamp."""
+        return self._tenant(tenant).add_alerts(count, same_timestamp=same_timestamp)
+
+    def update_alerts(
+        self, tenant: str, ids: list[str] | None = None, *, count: int | None = None, same_timestamp: bool = False
+    ) -> list[str]:
+        """Bump lastUpdateDateTime (and move status on) for ``ids`` or ``count`` random alerts; returns the ids."""
+        return self._tenant(tenant).update_alerts(ids, count=count, same_timestamp=same_timestamp)
+
+    def alerts(self, tenant: str) -> list[dict[str, Any]]:
+        return self.items(tenant, "alerts")
+
+    def items(self, tenant: str, resource: str) -> list[dict[str, Any]]:
+        """Current items of a resource, newest first, with full enum values."""
+        if resource not in BY_NAME:
+            raise KeyError(f"unknown resource {resource!r}; known: {sorted(BY_NAME)}")
+        return self._tenant(tenant).items(resource)
+
+    # --- faults and throttling --------------------------------------------------------------------------------------
+
+    def set_faults(self, **knobs: Any) -> None:
+        """Replace all fault rules with one rule made of ``knobs`` (see faults.FaultRule)."""
+        self.faults.set(**knobs)
+
+    def add_faults(self, **knobs: Any) -> None:
+        """Add one more fault rule next to the existing ones."""
+        self.faults.add(**knobs)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def reset_throttle(self) -> None:
+        """Forget all throttling windows and zero throttled_count."""
+        self.throttler.reset()
+
+    # --- hooks for the server ---------------------------------------------------------------------------------------
+
+    def _control(self, method: str, parts: list[str], query: dict[str, str], body: bytes) -> tuple[int, Any]:
+        return handle_control(self, method, parts, query, body)
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        status: int,
+        tenant: str | None,
+        headers: dict[str, str],
+        request_id: str,
+        client_request_id: str,
+        fault: str | None,
+        duration_s: float,
+        *,
+        in_batch: bool,
+    ) -> None:
+        self._log.append(
+            RequestRecord(
+                method, path, query, status, tenant, headers, request_id, client_request_id, fault, duration_s, in_batch
+            )
+        )
+
+    def _record_inner(self, req: GraphRequest, resp: GraphResponse) -> None:
+        self._record(
+            req.method,
+            f"/{req.version}/{req.path}",
+            req.query,
+            resp.status,
+            req.token.tenant,
+            req.headers,
+            req.request_id,
+            req.client_request_id,
+            None,
+            0.0,
+            in_batch=True,
+        )
+
+
+def _check_config(cfg: SimConfig) -> None:
+    if cfg.tenants < 1:
+        raise ValueError("SimConfig.tenants must be at least 1")
+    for name in (
+        "alerts",
+        "risk_detections",
+        "risky_users",
+        "risky_service_principals",
+        "service_principal_risk_detections",
+    ):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"SimConfig.{name} must not be negative")
+    # The /_sim control surface has no authentication: never listen beyond loopback.
+    if cfg.host != "localhost" and not ipaddress.ip_address(cfg.host).is_loopback:
+        raise ValueError(f"SimConfig.host must be a loopback address, not {cfg.host!r}")
+
+
+def _to_ticks(moment: Any) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) * TICKS_PER_SECOND + moment.microsecond * 10
