@@ -51,9 +51,10 @@ def worker_sdk(args: argparse.Namespace) -> dict[str, float]:
 
     from azure.identity.aio import ClientSecretCredential
     from azure.storage.blob import BlobServiceClient
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
     from kiota_serialization_json.json_serialization_writer import JsonSerializationWriter
     from msgraph import GraphServiceClient
-    from msgraph.generated.security.alerts_v2.alerts_v2_request_builder import AlertsV2RequestBuilder
+    from msgraph.generated.security.alerts_v2.alerts_v2_request_builder import Alerts_v2RequestBuilder
 
     env = json.loads(args.env)
     container = BlobServiceClient.from_connection_string(env["BRIDGE_STORAGE"]).get_container_client("sdk-baseline")
@@ -66,9 +67,9 @@ def worker_sdk(args: argparse.Namespace) -> dict[str, float]:
                                             authority=env["GRAPH_AUTHORITY_HOST"], disable_instance_discovery=True)
         client = GraphServiceClient(credentials=credential, scopes=[env["GRAPH_ENDPOINT"] + "/.default"])
         client.request_adapter.base_url = env["GRAPH_ENDPOINT"] + "/v1.0"
-        config = AlertsV2RequestBuilder.AlertsV2RequestBuilderGetRequestConfiguration(
-            query_parameters=AlertsV2RequestBuilder.AlertsV2RequestBuilderGetQueryParameters(
-                top=1000, filter=f"lastUpdateDateTime ge {low}"))
+        query = Alerts_v2RequestBuilder.Alerts_v2RequestBuilderGetQueryParameters(
+            top=1000, filter=f"lastUpdateDateTime ge {low}")
+        config = RequestConfiguration(query_parameters=query)
         page = await client.security.alerts_v2.get(request_configuration=config)
         count = seq = 0
         while page is not None:

@@ -2,7 +2,7 @@
 // `az deployment sub create --template-file infra/main.bicep ...`). Subscription scope so that the resource group
 // is part of the deployment. Security model: one user-assigned managed identity, Entra ID everywhere (no storage
 // keys, no App Insights instrumentation-key ingestion, no publishing passwords), Key Vault only for the secrets
-// that cannot be avoided, least-privilege roles with deterministic names. See DEPLOYMENT.md.
+// that cannot be avoided, least-privilege roles with deterministic names. See "Deploy to Azure" in README.md.
 
 targetScope = 'subscription'
 

@@ -446,8 +446,8 @@ def test_postdeploy_hook_uses_the_vault_secret_names():
 
 
 def test_every_parameter_is_documented():
-    doc = (INFRA / "DEPLOYMENT.md").read_text(encoding="utf-8")
+    doc = (ROOT / "README.md").read_text(encoding="utf-8")
     declarations = top_level_declarations(parse(INFRA / "main.bicep"), "parameter_declaration")
     names = [declaration_name(d) for d, _ in declarations]
     undocumented = [name for name in names if f"| `{name}`" not in doc]
-    assert not undocumented, f"parameters missing from the table in infra/DEPLOYMENT.md: {undocumented}"
+    assert not undocumented, f"parameters missing from the README's parameter table: {undocumented}"
