@@ -34,7 +34,7 @@ def run_stream_for_all_tenants(stream: str) -> None:
         raise RuntimeError("; ".join(f"{s.stream}/{s.tenant}: {s.error}" for s in failed))
 
 
-def _register_timer(stream: str) -> None:
+def _register_timer(stream: str) -> object:
     @bp.function_name(f"export_{stream}_timer")
     @bp.timer_trigger(arg_name="timer", schedule="%EXPORT_SCHEDULE%", run_on_startup=False, use_monitor=True)
     def export_timer(timer: func.TimerRequest) -> None:
@@ -42,9 +42,11 @@ def _register_timer(stream: str) -> None:
             log.info("Export timer for %s is past due; running now", stream)
         run_stream_for_all_tenants(stream)
 
+    return export_timer
 
-for _stream in STREAMS:
-    _register_timer(_stream)
+
+# One timer per stream, by stream name (tests call them as the host does).
+export_timer_functions = {stream: _register_timer(stream) for stream in STREAMS}
 
 
 @bp.function_name("export_run")

@@ -1,0 +1,77 @@
+"""The export's Functions surfaces (timer, "export now", status) called as the host calls them, against the real
+simulator and Azurite."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+
+from functions import export as export_functions
+from shared.settings import reset_settings_cache
+
+
+@pytest.fixture
+def app_env(make_sim, app_settings, monkeypatch):
+    sim = make_sim(alerts=700, seed=21)
+    settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30, EXPORT_STREAMS="alerts,riskyUsers")
+    env = {
+        "GRAPH_TENANT_IDS": ",".join(settings.tenant_ids), "GRAPH_AUTH_MODE": "client_secret",
+        "GRAPH_CLIENT_ID": sim.client_id, "GRAPH_CLIENT_SECRET": sim.client_secret,
+        "GRAPH_ENDPOINT": sim.base_url, "GRAPH_AUTHORITY_HOST": sim.base_url,
+        "GRAPH_DISABLE_INSTANCE_DISCOVERY": "true", "BRIDGE_STORAGE": settings.storage_connection_string,
+        "EXPORT_CONTAINER": settings.export_container, "STATE_CONTAINER": settings.state_container,
+        "EXPORT_INITIAL_LOOKBACK_DAYS": "30", "EXPORT_STREAMS": "alerts,riskyUsers",
+        "GRAPH_SECURITY_REQUESTS_PER_MINUTE": "100000", "GRAPH_IDENTITY_REQUESTS_PER_SECOND": "1000",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
+    yield sim
+    reset_settings_cache()
+
+
+def call(function, req):
+    return function.build().get_user_function()(req)
+
+
+def http(method, url, route_params=None, body=b"", params=None):
+    return func.HttpRequest(method=method, url=url, route_params=route_params or {}, params=params or {}, body=body)
+
+
+def test_export_now_then_status(app_env):
+    response = call(export_functions.export_run, http("POST", "/api/export/alerts", {"stream": "alerts"}))
+    assert response.status_code == 200
+    (run,) = json.loads(response.get_body())["runs"]
+    assert run["status"] == "ok" and run["items"] == 700
+    status = call(export_functions.export_status, http("GET", "/api/export/status"))
+    rows = {row["stream"]: row for row in json.loads(status.get_body())["streams"]}
+    assert rows["alerts"]["cursor"] and rows["alerts"]["lastSuccess"] and rows["alerts"]["lagSeconds"] >= 0
+    assert rows["riskyUsers"]["cursor"] is None  # not run yet
+
+
+def test_export_now_rejects_bad_input_with_problem_json(app_env):
+    response = call(export_functions.export_run, http("POST", "/api/export/nope", {"stream": "nope"}))
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "not a stream" in json.loads(response.get_body())["detail"]
+    response = call(export_functions.export_run, http("POST", "/api/export/incidents", {"stream": "incidents"}))
+    assert response.status_code == 409
+
+
+def test_export_now_reports_a_graph_failure_as_502(app_env):
+    app_env.set_faults(fail_next=[403], path="alerts_v2")
+    response = call(export_functions.export_run, http("POST", "/api/export/alerts", {"stream": "alerts"}))
+    assert response.status_code == 502
+    (run,) = json.loads(response.get_body())["runs"]
+    assert run["status"] == "failed" and "SecurityAlert.Read.All" in run["error"]
+
+
+def test_timer_runs_its_stream_for_every_tenant(app_env):
+    timer = export_functions.export_timer_functions["riskyUsers"]
+    call(timer, TimerRequest(past_due=False))
+    status = call(export_functions.export_status, http("GET", "/api/export/status"))
+    rows = {row["stream"]: row for row in json.loads(status.get_body())["streams"]}
+    assert rows["riskyUsers"]["lastRun"]["items"] == 40
