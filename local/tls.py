@@ -73,10 +73,9 @@ def ensure_local_tls(directory: Path | None = None) -> LocalTls:
         server_key_path=directory / "server-key.pem",
         ca_bundle_path=directory / "ca-bundle.pem",
     )
-    ca_key_path = directory / "ca-key.pem"
     with _directory_lock(directory):
         if not _material_valid(tls):
-            _create_material(tls, ca_key_path)
+            _create_material(tls)
         if not _bundle_valid(tls):
             _write_bundle(tls)
     return tls
@@ -131,7 +130,8 @@ def _bundle_valid(tls: LocalTls) -> bool:
 # --- creation --------------------------------------------------------------------------------------------------------
 
 
-def _create_material(tls: LocalTls, ca_key_path: Path) -> None:
+def _create_material(tls: LocalTls) -> None:
+    """A fresh CA and server certificate. The CA key is not kept: when anything expires, both are remade."""
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # tolerate small clock skew between processes
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _CA_NAME)])
@@ -198,8 +198,7 @@ def _create_material(tls: LocalTls, ca_key_path: Path) -> None:
     pem = serialization.Encoding.PEM
     pkcs8 = serialization.PrivateFormat.PKCS8
     no_enc = serialization.NoEncryption()
-    # Keys first: a reader that sees the new certificate must also find the matching key.
-    _atomic_write(ca_key_path, ca_key.private_bytes(pem, pkcs8, no_enc), private=True)
+    # Key first: a reader that sees the new certificate must also find the matching key.
     _atomic_write(tls.server_key_path, server_key.private_bytes(pem, pkcs8, no_enc), private=True)
     _atomic_write(tls.ca_cert_path, ca_cert.public_bytes(pem))
     _atomic_write(tls.server_cert_path, server_cert.public_bytes(pem))

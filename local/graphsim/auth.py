@@ -155,8 +155,11 @@ class TokenService:
         if problem is not None:
             return problem
         token = secrets.token_urlsafe(48)
+        now = time.time()
         with self._lock:
-            self._tokens[token] = TokenInfo(tenant, client_id, time.time() + self.expires_in)
+            if len(self._tokens) > 10_000:  # long runs with short-lived tokens: forget the expired ones
+                self._tokens = {t: i for t, i in self._tokens.items() if i.expires_at > now}
+            self._tokens[token] = TokenInfo(tenant, client_id, now + self.expires_in)
             self.issued += 1
         return 200, {
             "token_type": "Bearer",
@@ -236,6 +239,13 @@ class TokenService:
         if info.expires_at <= time.time():
             raise TokenError("Lifetime validation failed, the token is expired.")
         return info
+
+    def tenant_of(self, authorization: str | None) -> str | None:
+        """The tenant of a still-valid token, or None (for logging requests that never reach validation)."""
+        try:
+            return self.validate(authorization).tenant
+        except TokenError:
+            return None
 
     def expire_all(self) -> None:
         """Make every issued token expired (tests of 401-then-refresh)."""

@@ -14,6 +14,7 @@ import ssl
 import struct
 import threading
 import time
+import traceback
 import uuid
 from email.utils import formatdate
 from http import HTTPStatus
@@ -44,6 +45,8 @@ class SimHTTPServer(ThreadingHTTPServer):
         self.ssl_context = context
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, SimRequestHandler)
 
     def server_bind(self) -> None:
@@ -156,10 +159,26 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         tenant = None
         if fault.action in ("reset", "status"):
             status = self._apply_fault(fault, request_id, client_request_id)
+            tenant = sim.tokens.tenant_of(headers.get("authorization")) if is_graph else None
         elif is_token:
             status = self._token(parts, body, fault)
         elif is_graph:
-            resp, tenant = self._graph(parts, url.query, headers, body, request_id, client_request_id)
+            try:
+                resp, tenant = self._graph(parts, url.query, headers, body, request_id, client_request_id)
+            except Exception:  # a simulator bug: answer like Graph would (500) and leave a trace for the developer
+                traceback.print_exc()
+                body500 = graph_error_body(
+                    500, "InternalServerError", "Simulator error.", request_id, client_request_id
+                )
+                resp = GraphResponse(
+                    500,
+                    body500,
+                    {
+                        "Content-Type": "application/json",
+                        "request-id": request_id,
+                        "client-request-id": client_request_id,
+                    },
+                )
             self._send(resp.status, resp.body, resp.headers, truncate=fault.action == "truncate")
             status = resp.status
         else:

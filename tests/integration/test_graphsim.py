@@ -362,21 +362,21 @@ def test_generated_data_looks_like_graph(graphsim):
 
 
 def test_security_is_throttled_with_retry_after_and_identity_without(graphsim):
-    sim = graphsim(alerts=5, throttle=True, throttle_scale=10)  # security: 150 per 6 s
+    sim = graphsim(alerts=5, throttle=True, throttle_scale=2)  # security: 150 per 30 s; identity: 1 per 0.5 s
     client = Client(sim)
     statuses = [client.get("security/alerts_v2", {"$top": "1"}).status_code for _ in range(150)]
     assert statuses == [200] * 150
     resp = client.get("security/incidents")  # alerts and incidents share one budget
     error = assert_graph_error(resp, 429, "TooManyRequests")
     assert error["message"] == "Please retry again later." and error["innerError"]["code"] == "429"
-    assert 0 < float(resp.headers["Retry-After"]) <= 6
+    assert 0 < float(resp.headers["Retry-After"]) <= 30
     assert sim.throttled_count["security"] == 1
     assert client.get("identityProtection/riskyUsers").status_code == 200  # another family, own budget
-    resp = client.get("identityProtection/riskDetections")  # 1 request per 100 ms at scale 10
+    resp = client.get("identityProtection/riskDetections")
     assert_graph_error(resp, 429, "TooManyRequests")
     assert "Retry-After" not in resp.headers
     assert sim.throttled_count["identityProtection"] == 1
-    time.sleep(0.12)
+    time.sleep(0.55)
     assert client.get("identityProtection/riskDetections").status_code == 200
     sim.reset_throttle()
     assert client.get("security/alerts_v2").status_code == 200
@@ -455,7 +455,7 @@ def test_risky_user_actions(graphsim):
 
 
 def test_batch(graphsim):
-    sim = graphsim(alerts=10, throttle=True, throttle_scale=10)
+    sim = graphsim(alerts=10, throttle=True, throttle_scale=2)
     client = Client(sim)
     alert = sim.alerts(sim.tenants[0])[0]
     batch = {
@@ -535,9 +535,7 @@ def test_fault_knobs(graphsim):
     started = time.monotonic()
     assert client.get("security/alerts_v2", {"$top": "1"}).ok
     assert time.monotonic() - started >= 0.15
-    started = time.monotonic()
-    assert client.get("security/alerts_v2", {"$top": "1"}).ok
-    assert time.monotonic() - started < 0.15
+    assert not sim.faults.active  # one hit, then the rule is gone
 
     sim.set_faults(error_rate={500: 1.0}, times=2)
     assert [client.get("security/alerts_v2").status_code for _ in range(3)] == [500, 500, 200]
@@ -563,10 +561,11 @@ def test_add_and_update_while_paging(graphsim):
     stop = threading.Event()
 
     def churn() -> None:
-        while not stop.is_set():
+        while True:  # at least one round, however the threads get scheduled
             changed.update(sim.update_alerts(tenant, count=3))
             changed.update(sim.add_alerts(tenant, 2))
-            time.sleep(0.005)
+            if stop.wait(0.005):
+                return
 
     worker = threading.Thread(target=churn)
     worker.start()
