@@ -146,8 +146,8 @@ class GraphClient:
         self._session = session or new_session()
         self._budgets = budgets or shared_budgets(
             {
-                RateFamily.SECURITY.value: settings.security_requests_per_minute / 60.0,
-                RateFamily.IDENTITY_PROTECTION.value: settings.identity_requests_per_second,
+                RateFamily.SECURITY.value: (settings.security_requests_per_minute, 60.0),
+                RateFamily.IDENTITY_PROTECTION.value: (settings.identity_requests_per_second, 1.0),
             }
         )
         self._sleep = sleep

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 # Graph's windows are not documented to the millisecond; a small margin keeps jitter on the wire from turning an
@@ -19,28 +20,50 @@ SAFETY_MARGIN = 1.05
 
 
 class RatePacer:
-    """Hands out request slots at most `rate` per second, evenly spaced. Thread-safe."""
+    """Hands out request slots so that no window of `window` seconds holds more than `limit` requests. Thread-safe.
+
+    Single requests are spaced evenly (window / limit apart). A `$batch` takes one slot per inner request but sends
+    them all at once, and even spacing alone does not bound such bursts: full batches of 20 at 150 per minute,
+    8.4 s apart, put 8 x 20 = 160 requests into one minute. So every grant is also logged and a grant waits until
+    the trailing window has room for all its slots.
+    """
 
     def __init__(
         self,
-        rate_per_second: float,
+        limit: float,
+        window_seconds: float,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate_per_second <= 0:
-            raise ValueError("rate_per_second must be positive")
-        self.interval = SAFETY_MARGIN / rate_per_second
+        if limit <= 0 or window_seconds <= 0:
+            raise ValueError("limit and window_seconds must be positive")
+        self.limit = limit
+        self.window = window_seconds * SAFETY_MARGIN
+        self.interval = self.window / limit
         self._clock = clock
         self._sleep = sleep
         self._next_free = 0.0
+        self._granted: deque[tuple[float, int]] = deque()  # (start, slots), in start order
         self._lock = threading.Lock()
 
     def acquire(self, slots: int = 1) -> float:
-        """Wait for `slots` consecutive slots (a $batch of 20 uses 20). Returns the seconds waited."""
+        """Wait for `slots` slots (a $batch of 20 uses 20). Returns the seconds waited."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next_free)
+            # Drop grants that no window starting from now can see; then, oldest first, wait out grants until the
+            # window ending at `start` has room. Grants are in start order because `start` never moves back.
+            while self._granted and self._granted[0][0] <= now - self.window:
+                self._granted.popleft()
+            room = max(self.limit - slots, 0)
+            used = sum(n for _, n in self._granted)
+            for granted_at, n in self._granted:
+                if used <= room:
+                    break
+                start = max(start, granted_at + self.window)
+                used -= n
+            self._granted.append((start, slots))
             self._next_free = start + slots * self.interval
         wait = start - now
         if wait > 0:
@@ -56,8 +79,8 @@ class RatePacer:
 class RateBudgets:
     """The pacers of one process, keyed by (tenant, family)."""
 
-    def __init__(self, rates: dict[str, float]) -> None:
-        self._rates = dict(rates)
+    def __init__(self, limits: dict[str, tuple[float, float]]) -> None:
+        self._limits = dict(limits)  # family -> (requests, per window seconds)
         self._pacers: dict[tuple[str, str], RatePacer] = {}
         self._lock = threading.Lock()
 
@@ -66,20 +89,20 @@ class RateBudgets:
         with self._lock:
             pacer = self._pacers.get(key)
             if pacer is None:
-                pacer = self._pacers[key] = RatePacer(self._rates[family])
+                pacer = self._pacers[key] = RatePacer(*self._limits[family])
             return pacer
 
 
-_budgets: dict[tuple[tuple[str, float], ...], RateBudgets] = {}
+_budgets: dict[tuple[tuple[str, tuple[float, float]], ...], RateBudgets] = {}
 _budgets_lock = threading.Lock()
 
 
-def shared_budgets(rates: dict[str, float]) -> RateBudgets:
+def shared_budgets(limits: dict[str, tuple[float, float]]) -> RateBudgets:
     """Budgets shared by every client of the process that uses the same rates, so two streams of one family in one
     worker (alerts and incidents) draw from one budget, as Graph counts them."""
-    key = tuple(sorted(rates.items()))
+    key = tuple(sorted(limits.items()))
     with _budgets_lock:
         budgets = _budgets.get(key)
         if budgets is None:
-            budgets = _budgets[key] = RateBudgets(rates)
+            budgets = _budgets[key] = RateBudgets(limits)
         return budgets

@@ -32,6 +32,14 @@ def tls():
             os.environ[name] = value
 
 
+@pytest.fixture(autouse=True)
+def _trust_local_ca(tls, monkeypatch):
+    """Every test sees the local CA bundle, even after a module fixture (a LocalStack) restored the environment
+    it found when it started, which may predate the session's `tls` fixture."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.setenv(name, str(tls.ca_bundle_path))
+
+
 @pytest.fixture(scope="session")
 def azurite():
     with Azurite() as instance:

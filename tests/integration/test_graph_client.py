@@ -124,7 +124,8 @@ def test_rate_budget_keeps_a_burst_under_the_simulated_limit(make_sim, app_setti
     scale = 40
     sim = make_sim(alerts=3, throttle=True, throttle_scale=scale)
     settings = app_settings(sim, GRAPH_SECURITY_REQUESTS_PER_MINUTE=150 * scale)
-    budgets = RateBudgets({RateFamily.SECURITY.value: 150 * scale / 60, RateFamily.IDENTITY_PROTECTION.value: 1})
+    budgets = RateBudgets({RateFamily.SECURITY.value: (150 * scale, 60.0),
+                           RateFamily.IDENTITY_PROTECTION.value: (1, 1.0)})
     client = client_for(settings, sim, budgets=budgets)
     errors: list[BaseException] = []
 

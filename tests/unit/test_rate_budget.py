@@ -1,5 +1,7 @@
 import threading
 
+import pytest
+
 from shared.rate_budget import SAFETY_MARGIN, RateBudgets, RatePacer
 
 
@@ -18,7 +20,7 @@ class FakeClock:
 
 def test_pacer_spaces_requests_so_no_window_exceeds_the_rate():
     clock = FakeClock()
-    pacer = RatePacer(150 / 60, clock=clock, sleep=clock.sleep)
+    pacer = RatePacer(150, 60.0, clock=clock, sleep=clock.sleep)
     starts = []
     for _ in range(400):
         pacer.acquire()
@@ -26,26 +28,67 @@ def test_pacer_spaces_requests_so_no_window_exceeds_the_rate():
     # any 60 s window holds at most 150 request starts
     worst = max(sum(1 for t in starts if s <= t < s + 60) for s in starts)
     assert worst <= 150
-    assert starts[1] - starts[0] == 60 / 150 * SAFETY_MARGIN
+    assert starts[1] - starts[0] == pytest.approx(60 / 150 * SAFETY_MARGIN)
 
 
 def test_a_batch_takes_one_slot_per_inner_request():
     clock = FakeClock()
-    pacer = RatePacer(1.0, clock=clock, sleep=clock.sleep)
+    pacer = RatePacer(100, 100.0, clock=clock, sleep=clock.sleep)
     pacer.acquire(20)
     waited = pacer.acquire()
-    assert waited == 20 * SAFETY_MARGIN
+    assert waited == pytest.approx(20 * SAFETY_MARGIN)
 
 
 def test_hold_until_pushes_every_caller():
     clock = FakeClock()
-    pacer = RatePacer(100.0, clock=clock, sleep=clock.sleep)
+    pacer = RatePacer(100, 1.0, clock=clock, sleep=clock.sleep)
     pacer.hold_until(5.0)
     assert pacer.acquire() == 5.0
 
 
 def test_budgets_are_per_tenant_and_family():
-    budgets = RateBudgets({"security": 2.5, "identityProtection": 1.0})
+    budgets = RateBudgets({"security": (150, 60.0), "identityProtection": (1, 1.0)})
     assert budgets.pacer("t1", "security") is budgets.pacer("t1", "security")
     assert budgets.pacer("t1", "security") is not budgets.pacer("t2", "security")
     assert budgets.pacer("t1", "identityProtection").interval == SAFETY_MARGIN
+
+
+def _worst_window(grants: list[tuple[float, int]], window: float) -> int:
+    return max(sum(n for t, n in grants if s <= t < s + window) for s, _ in grants)
+
+
+def test_batches_of_twenty_never_put_more_than_the_limit_into_a_minute():
+    # Evenly spaced full batches (20 slots each, 8.4 s apart) would put 8 x 20 = 160 requests into one minute.
+    clock = FakeClock()
+    pacer = RatePacer(150, 60.0, clock=clock, sleep=clock.sleep)
+    grants = []
+    for _ in range(40):
+        pacer.acquire(20)
+        grants.append((clock.now, 20))
+    assert _worst_window(grants, 60.0) <= 140  # 7 whole batches fit in 150
+    assert grants[-1][0] < 40 * 60 / 7 * 1.1  # and the pace stays close to 7 batches a minute
+
+
+def test_mixed_singles_and_batches_from_threads_stay_within_the_window():
+    clock = FakeClock()
+    pacer = RatePacer(150, 60.0, clock=clock, sleep=lambda s: None)  # grants are recorded at their start times
+
+    def worker(slots):
+        for _ in range(30):
+            pacer.acquire(slots)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in (1, 1, 20, 7)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    grant_log = sorted(pacer._granted)
+    assert sum(n for _, n in grant_log) == 30 * (1 + 1 + 20 + 7)
+    assert _worst_window(grant_log, 60.0) <= 150
+
+
+def test_a_grant_larger_than_the_limit_waits_for_an_empty_window():
+    clock = FakeClock()
+    pacer = RatePacer(1, 1.0, clock=clock, sleep=clock.sleep)
+    pacer.acquire()
+    assert pacer.acquire(3) == pytest.approx(SAFETY_MARGIN)
