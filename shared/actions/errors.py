@@ -1,0 +1,85 @@
+"""Graph's error answers, mapped faithfully to problem+json a Logic App author can act on.
+
+404 stays 404; 403 names the Graph application permission the app's identity lacks; 429 passes Retry-After on
+(Identity Protection sends none: a default is given); Graph's request id is always included so support can trace
+the call. A 401 from Graph is the app's own credential problem, so the caller gets 502, not 401.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shared.graph_client import GraphError
+from shared.problems import Problem
+
+DEFAULT_RETRY_AFTER_SECONDS = 10
+TIMEOUT_CODES = frozenset({"ReadTimeout", "ConnectTimeout", "Timeout"})
+
+
+def graph_extra(error: GraphError) -> dict[str, Any]:
+    extra: dict[str, Any] = {"graphStatus": error.status, "graphCode": error.code}
+    if error.message:
+        extra["graphMessage"] = error.message[:500]
+    if error.request_id:
+        extra["graphRequestId"] = error.request_id
+    if error.client_request_id:
+        extra["graphClientRequestId"] = error.client_request_id
+    return extra
+
+
+def _trace(error: GraphError) -> str:
+    if error.request_id:
+        return f" (Graph request id {error.request_id})"
+    if error.client_request_id:
+        return f" (client request id {error.client_request_id})"
+    return ""
+
+
+def graph_problem(error: GraphError, *, target: str, permission: str) -> Problem:
+    """A Problem for a Graph error. `target` names what was addressed ("alert 123", "risky users"); `permission`
+    is the Graph application permission the call needs."""
+    extra = graph_extra(error)
+    trace = _trace(error)
+    said = f" Graph said: {error.code}: {error.message}" if error.message else f" Graph said: {error.code}."
+    status = error.status
+    if status == 404:
+        return Problem(404, "Not found", f"Microsoft Graph has no {target} in this tenant.{trace}", **extra)
+    if status == 403:
+        return Problem(
+            403, "Missing Microsoft Graph permission",
+            f"Microsoft Graph refused access to {target}. The function app's identity needs the application "
+            f"permission {permission} on Microsoft Graph, granted with admin consent (for a managed identity, an "
+            f"app role assignment); new grants can take a while to apply.{said}{trace}",
+            requiredPermission=permission, **extra,
+        )
+    if status == 401:
+        return Problem(
+            502, "Microsoft Graph rejected the app's credentials",
+            f"Graph did not accept the function app's token. Check GRAPH_AUTH_MODE, GRAPH_CLIENT_ID and the secret "
+            f"or certificate.{said}{trace}", **extra,
+        )
+    if status == 429:
+        seconds = max(1, math.ceil(error.retry_after if error.retry_after is not None else DEFAULT_RETRY_AFTER_SECONDS))
+        return Problem(
+            429, "Throttled by Microsoft Graph",
+            f"Graph is throttling this app for {target}; retry after {seconds} seconds.{trace}",
+            headers={"Retry-After": str(seconds)}, **extra,
+        )
+    if status == 0:
+        if error.code in TIMEOUT_CODES:
+            return Problem(504, "Microsoft Graph did not answer in time",
+                           f"The call for {target} timed out; it is safe to retry.{trace}", **extra)
+        return Problem(502, "Microsoft Graph could not be reached",
+                       f"The call for {target} failed before Graph answered ({error.code}).{trace}", **extra)
+    if status == 503:
+        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))} if error.retry_after else {}
+        return Problem(503, "Microsoft Graph is unavailable", f"Graph is temporarily unavailable for {target}; "
+                       f"retry later.{said}{trace}", headers=headers, **extra)
+    if status == 504:
+        return Problem(504, "Microsoft Graph timed out", f"Graph timed out for {target}.{said}{trace}", **extra)
+    if status >= 500 or status < 400:
+        return Problem(502, "Microsoft Graph failed", f"Graph answered {status} for {target}.{said}{trace}", **extra)
+    # Other 4xx (400, 409, 412, 422, ...): Graph refused what was asked; the caller can fix it.
+    return Problem(status, "Microsoft Graph refused the request", f"Graph refused the request for {target}.{said}"
+                   f"{trace}", **extra)

@@ -1,0 +1,205 @@
+"""The one table of HTTP operations: functions/actions.py registers a function for each row it serves, and
+openapi.py writes the OpenAPI document from the same rows, so the routes and the document cannot drift apart.
+
+Rows with `served_by` other than "actions" belong to other blueprints (the export endpoints); they are in the table
+so that the document describes every HTTP function of the app, and a test checks them against the app's registered
+routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.actions import vocabulary as v
+from shared.streams import STREAMS
+
+PERMISSION = {
+    ("alert", "read"): "SecurityAlert.Read.All",
+    ("alert", "write"): "SecurityAlert.ReadWrite.All",
+    ("incident", "read"): "SecurityIncident.Read.All",
+    ("incident", "write"): "SecurityIncident.ReadWrite.All",
+    ("riskyUser", "write"): "IdentityRiskyUser.ReadWrite.All",
+    ("riskyServicePrincipal", "write"): "IdentityRiskyServicePrincipal.ReadWrite.All",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    location: str  # path | query | header
+    summary: str
+    description: str
+    schema: dict[str, Any]
+    required: bool = False
+    visibility: str | None = None  # x-ms-visibility: important | advanced | internal
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    function_name: str  # the Functions function name (unique in the app)
+    method: str
+    route: str  # Functions route template, below the route prefix
+    tag: str
+    summary: str
+    description: str
+    handler: str  # name of the handler in shared.actions.service
+    write: bool = False
+    params: tuple[Param, ...] = ()
+    body: str | None = None  # definition name of the JSON body
+    success_status: int = 200
+    success_schema: str | None = None
+    success_description: str = "Success"
+    errors: tuple[int, ...] = ()
+    served_by: str = "actions"
+    visibility: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+TENANT = Param(
+    "tenant", "query", "Tenant id",
+    "The Entra tenant to act in. Needed only when the app serves several tenants (GRAPH_TENANT_IDS).",
+    {"type": "string", "pattern": v.GUID_PATTERN}, visibility="advanced",
+)
+ALERT_ID = Param(
+    "alertId", "path", "Alert id", "The id of the alert (alerts_v2), e.g. da637551227677560813_-961444813.",
+    {"type": "string", "pattern": v.ENTITY_ID_PATTERN, "minLength": 1, "maxLength": v.MAX_ENTITY_ID_CHARS},
+    required=True,
+)
+INCIDENT_ID = Param(
+    "incidentId", "path", "Incident id", "The id of the incident, e.g. 2972395.",
+    {"type": "string", "pattern": v.ENTITY_ID_PATTERN, "minLength": 1, "maxLength": v.MAX_ENTITY_ID_CHARS},
+    required=True,
+)
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key", "header", "Idempotency key",
+    "Any unique string for this comment (e.g. the Logic App run id and the item id). A retry with the same key "
+    "returns the first answer instead of adding the comment twice.",
+    {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
+    visibility="advanced",
+)
+
+READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
+WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
+LIST_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "GetAlert", "actions_get_alert", "GET", "alerts/{alertId}", "Alerts", "Get an alert",
+        "Reads one alert (Microsoft Graph security alerts_v2) with its evidence and comments.",
+        "get_alert", params=(ALERT_ID, TENANT), success_schema="Alert", success_description="The alert",
+        errors=READ_ERRORS,
+    ),
+    Operation(
+        "UpdateAlert", "actions_update_alert", "PATCH", "alerts/{alertId}", "Alerts", "Update an alert",
+        "Sets any of status, assignedTo, classification and determination (classification and determination "
+        "together, as a valid pair). Repeating the same update changes nothing and is safe to retry. Answers with "
+        "the alert as it is after the update.",
+        "update_alert", write=True, params=(ALERT_ID, TENANT), body="AlertUpdate", success_schema="Alert",
+        success_description="The updated alert", errors=WRITE_ERRORS,
+    ),
+    Operation(
+        "AddAlertComment", "actions_add_alert_comment", "POST", "alerts/{alertId}/comments", "Alerts",
+        "Comment on an alert",
+        "Adds a comment to the alert and answers with all its comments. Send an Idempotency-Key header so that a "
+        "retried request does not add the comment twice.",
+        "add_alert_comment", write=True, params=(ALERT_ID, IDEMPOTENCY_KEY, TENANT), body="CommentRequest",
+        success_schema="CommentList", success_description="All comments of the alert",
+        errors=(*WRITE_ERRORS, 409, 422),
+    ),
+    Operation(
+        "BulkUpdateAlerts", "actions_bulk_update_alerts", "POST", "alerts/bulk-update", "Alerts",
+        "Update many alerts",
+        "Applies the same change to up to ACTIONS_MAX_BULK_IDS alerts, 20 per Graph $batch call within the app's "
+        "Graph rate budget, and answers with a result per id (updated, notFound, failed with the reason, or "
+        "notAttempted when the time budget ran out). When nothing was updated and every id failed for the same "
+        "reason, the answer is that error instead.",
+        "bulk_update_alerts", write=True, params=(TENANT,), body="BulkUpdateRequest", success_schema="BulkResult",
+        success_description="A result per alert id", errors=LIST_ERRORS,
+    ),
+    Operation(
+        "GetIncident", "actions_get_incident", "GET", "incidents/{incidentId}", "Incidents", "Get an incident",
+        "Reads one incident with its comments and tags.",
+        "get_incident", params=(INCIDENT_ID, TENANT), success_schema="Incident", success_description="The incident",
+        errors=READ_ERRORS,
+    ),
+    Operation(
+        "UpdateIncident", "actions_update_incident", "PATCH", "incidents/{incidentId}", "Incidents",
+        "Update an incident",
+        "Sets any of status, assignedTo, classification and determination (together, as a valid pair) and "
+        "customTags (the new list replaces the old one). Safe to retry. Answers with the incident after the update.",
+        "update_incident", write=True, params=(INCIDENT_ID, TENANT), body="IncidentUpdate",
+        success_schema="Incident", success_description="The updated incident", errors=WRITE_ERRORS,
+    ),
+    Operation(
+        "AddIncidentComment", "actions_add_incident_comment", "POST", "incidents/{incidentId}/comments", "Incidents",
+        "Comment on an incident",
+        "Adds a comment to the incident and answers with all its comments. Send an Idempotency-Key header so that a "
+        "retried request does not add the comment twice.",
+        "add_incident_comment", write=True, params=(INCIDENT_ID, IDEMPOTENCY_KEY, TENANT), body="CommentRequest",
+        success_schema="CommentList", success_description="All comments of the incident",
+        errors=(*WRITE_ERRORS, 409, 422),
+    ),
+    Operation(
+        "ConfirmRiskyUsersCompromised", "actions_confirm_risky_users", "POST", "risky-users/confirm-compromised",
+        "Risky users", "Confirm users compromised",
+        "Marks the users as compromised in Entra ID Protection (their risk becomes high), 60 per Graph call. "
+        "Answers with a result per user id.",
+        "confirm_risky_users", write=True, params=(TENANT,), body="RiskyUsersRequest", success_schema="RiskyResult",
+        success_description="A result per user id", errors=LIST_ERRORS,
+    ),
+    Operation(
+        "DismissRiskyUsers", "actions_dismiss_risky_users", "POST", "risky-users/dismiss", "Risky users",
+        "Dismiss user risk",
+        "Dismisses the risk of the users in Entra ID Protection (their risk becomes none), 60 per Graph call. "
+        "Answers with a result per user id.",
+        "dismiss_risky_users", write=True, params=(TENANT,), body="RiskyUsersRequest", success_schema="RiskyResult",
+        success_description="A result per user id", errors=LIST_ERRORS,
+    ),
+    Operation(
+        "ConfirmRiskyServicePrincipalsCompromised", "actions_confirm_risky_sps", "POST",
+        "risky-service-principals/confirm-compromised", "Risky service principals",
+        "Confirm service principals compromised",
+        "Marks the service principals as compromised in Entra ID Protection, 60 per Graph call. Answers with a "
+        "result per service principal id.",
+        "confirm_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
+        success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
+    ),
+    Operation(
+        "DismissRiskyServicePrincipals", "actions_dismiss_risky_sps", "POST", "risky-service-principals/dismiss",
+        "Risky service principals", "Dismiss service principal risk",
+        "Dismisses the risk of the service principals in Entra ID Protection, 60 per Graph call. Answers with a "
+        "result per service principal id.",
+        "dismiss_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
+        success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
+    ),
+    Operation(
+        "GetOpenApiDocument", "actions_openapi", "GET", "openapi.json", "Meta", "OpenAPI document",
+        "This document: OpenAPI 2.0, usable as-is to create a Logic Apps custom connector.",
+        "openapi_document", success_schema=None, success_description="The OpenAPI 2.0 document", errors=(401,),
+        visibility="internal",
+    ),
+    # --- served by functions/export.py
+    Operation(
+        "RunExport", "export_run", "POST", "export/{stream}", "Export", "Export a stream now",
+        "Runs one export stream now for every tenant (or ?tenant=). A JSON body {\"from\": ..., \"to\": ...} runs "
+        "a backfill of that window instead, leaving the live cursor alone.",
+        "", params=(
+            Param("stream", "path", "Stream", "The stream to export.",
+                  {"type": "string", "enum": list(STREAMS)}, required=True),
+            TENANT,
+        ),
+        body="ExportWindow", success_schema="ExportRuns", success_description="A summary per tenant",
+        errors=(400, 401, 404, 409, 413, 502), served_by="export", extra={"bodyRequired": False},
+    ),
+    Operation(
+        "GetExportStatus", "export_status", "GET", "export/status", "Export", "Export status",
+        "Per tenant and stream: cursor, lag, last success, last error, whether a pass is in progress.",
+        "", success_schema="ExportStatus", success_description="The status of every stream", errors=(401, 502),
+        served_by="export",
+    ),
+)
+
+BY_ID: dict[str, Operation] = {op.operation_id: op for op in OPERATIONS}
+SERVED_HERE: tuple[Operation, ...] = tuple(op for op in OPERATIONS if op.served_by == "actions")

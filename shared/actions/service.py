@@ -1,0 +1,433 @@
+"""The actions: validated requests turned into Graph calls (through GraphClient only), with the audit trail and the
+Idempotency-Key store. `execute(operation_id, call)` is the one entry point the function layer uses; it returns an
+Answer or raises a Problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from shared.actions import audit, validation
+from shared.actions import vocabulary as v
+from shared.actions.caller import caller_of
+from shared.actions.errors import graph_problem
+from shared.actions.operations import BY_ID, PERMISSION, Operation
+from shared.actions.validation import HttpCall
+from shared.problems import Problem
+from shared.streams import RateFamily
+
+if TYPE_CHECKING:
+    from shared.graph_client import GraphClient, GraphError, GraphResponse
+    from shared.settings import Settings
+
+log = logging.getLogger("graph_security_bridge.actions")
+
+ALERTS_PATH = "/security/alerts_v2"
+INCIDENTS_PATH = "/security/incidents"
+COMMENT_TYPE = "microsoft.graph.security.alertComment"
+# How far before the first attempt a comment found in Graph may be dated and still count as that attempt's
+# (clock skew between this app and Graph).
+COMMENT_CLOCK_SKEW_SECONDS = 120
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# --- process-wide clients (a warm worker reuses connections and tokens)
+
+_clients_lock = threading.Lock()
+_clients: dict[str, tuple[Settings, GraphClient]] = {}
+
+
+def graph_client(settings: Settings, tenant: str) -> GraphClient:
+    from shared.graph_client import GraphClient
+
+    with _clients_lock:
+        entry = _clients.get(tenant)
+        if entry is not None and entry[0] is settings:
+            return entry[1]
+        client = GraphClient(settings, tenant)
+        _clients[tenant] = (settings, client)
+        return client
+
+
+def forget_clients() -> None:
+    with _clients_lock:
+        _clients.clear()
+
+
+class Context:
+    """One request being executed: its settings, operation and call; the tenant, client and caller on demand."""
+
+    def __init__(self, settings: Settings, op: Operation, call: HttpCall) -> None:
+        self.settings = settings
+        self.op = op
+        self.call = call
+
+    @cached_property
+    def tenant(self) -> str:
+        return validation.tenant(self.settings.tenant_ids, self.call.params.get("tenant"))
+
+    @cached_property
+    def client(self) -> GraphClient:
+        return graph_client(self.settings, self.tenant)
+
+    @cached_property
+    def caller(self) -> dict[str, Any]:
+        return caller_of(self.call.headers, self.call.params)
+
+    def graph(self, method: str, path: str, *, target: str, permission: str, json_body: Any = None,
+              family: RateFamily = RateFamily.SECURITY, idempotent: bool | None = None) -> GraphResponse:
+        from shared.graph_client import GraphError
+
+        tenant = self.tenant  # validated before any call
+        try:
+            return self.client.request(method, path, json_body=json_body, family=family, idempotent=idempotent)
+        except GraphError as exc:
+            log.info("Graph error for %s in tenant %s: %s", target, tenant, exc)
+            raise graph_problem(exc, target=target, permission=permission) from None
+
+    def audit(self, lines: list[dict[str, Any]]) -> None:
+        audit.AuditTrail(self.settings).append(self.tenant, lines)
+
+    def record(self, **fields: Any) -> dict[str, Any]:
+        return audit.record(operation=self.op.operation_id, tenant=self.tenant, caller=self.caller, **fields)
+
+
+def execute(operation_id: str, call: HttpCall, settings: Settings | None = None) -> Answer:
+    """Run one operation of the table. Raises Problem for every error answer."""
+    from shared.settings import get_settings
+
+    op = BY_ID[operation_id]
+    settings = settings or get_settings()
+    if op.write and not settings.actions_enabled:
+        raise Problem(403, "Actions are turned off",
+                      "This app runs with ACTIONS_ENABLED=false, so it makes no changes in Microsoft Graph. Reading "
+                      "alerts and incidents still works. Set ACTIONS_ENABLED=true to allow changes.")
+    return HANDLERS[op.handler](Context(settings, op, call))
+
+
+# --- helpers
+
+
+def _path(base: str, item_id: str, *rest: str) -> str:
+    return "/".join((base, quote(item_id, safe=""), *rest))
+
+
+def _same(field_name: str, current: object, wanted: object) -> bool:
+    if field_name in ("status", "classification", "determination"):
+        return isinstance(current, str) and isinstance(wanted, str) and current.lower() == wanted.lower()
+    return current == wanted
+
+
+def _error_of_answer(status: int, answer: dict[str, Any]) -> GraphError:
+    """A GraphError for one inner $batch response."""
+    from shared.graph_client import GraphError, parse_retry_after
+
+    body = answer.get("body")
+    code, message, inner = str(status), "", {}
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = str(body["error"].get("code") or status)
+        message = str(body["error"].get("message") or "")
+        inner = body["error"].get("innerError") if isinstance(body["error"].get("innerError"), dict) else {}
+    headers = {str(k).lower(): str(val) for k, val in (answer.get("headers") or {}).items()}
+    # Inner responses may carry Graph's request id only in the error body's innerError.
+    return GraphError(status, code, message, request_id=headers.get("request-id") or str(inner.get("request-id") or ""),
+                      client_request_id=headers.get("client-request-id") or str(inner.get("client-request-id") or ""),
+                      retry_after=parse_retry_after(headers.get("retry-after")))
+
+
+def _failure(item_id: str, problem: Problem, result: str = "failed") -> dict[str, Any]:
+    entry = {"id": item_id, "result": result, "status": problem.status, "title": problem.title,
+             "detail": problem.detail}
+    for name in ("graphRequestId", "graphCode"):
+        if name in problem.extra:
+            entry[name] = problem.extra[name]
+    if "Retry-After" in problem.headers:
+        entry["retryAfter"] = int(problem.headers["Retry-After"])
+    return entry
+
+
+def _summarize(results: list[dict[str, Any]], success: str, what: str) -> Answer:
+    """200 with a result per id; when nothing succeeded and every id failed the same way, that error instead."""
+    counts: dict[str, int] = {"requested": len(results), success: 0}
+    if success == "updated":  # Graph answers 404 per alert; it ignores unknown risky user ids
+        counts["notFound"] = 0
+    counts.update(failed=0, notAttempted=0)
+    for entry in results:
+        counts[entry["result"]] = counts.get(entry["result"], 0) + 1
+    summary = counts
+    body = {"summary": summary, "results": results}
+    statuses = {entry.get("status") for entry in results}
+    if counts[success] == 0 and results and counts["notAttempted"] == 0 and len(statuses) == 1:
+        first = results[0]
+        headers = {}
+        retry_after = [e["retryAfter"] for e in results if "retryAfter" in e]
+        if retry_after:
+            headers["Retry-After"] = str(max(retry_after))
+        detail = first["detail"] if len(results) == 1 else (
+            f"None of the {len(results)} {what} succeeded; each failed with {first['status']}. First: {first['detail']}"
+        )
+        raise Problem(first["status"], first["title"], detail, headers=headers, summary=summary, results=results)
+    return Answer(200, body)
+
+
+def _comment_present(comments: object, text: str, since: Any) -> bool:
+    from datetime import timedelta
+
+    from shared.versions import normalize_version, to_datetime
+
+    if not isinstance(comments, list):
+        return False
+    earliest = since - timedelta(seconds=COMMENT_CLOCK_SKEW_SECONDS) if since else None
+    for item in comments:
+        if not isinstance(item, dict) or (item.get("comment") or "").strip() != text:
+            continue
+        created = normalize_version(item.get("createdDateTime"))
+        if earliest is None or created is None or to_datetime(created) >= earliest:
+            return True
+    return False
+
+
+# --- handlers
+
+
+def _get(ctx: Context, kind: str, param: str, base: str) -> Answer:
+    item_id = validation.entity_id(ctx.call.route_params.get(param), kind)
+    response = ctx.graph("GET", _path(base, item_id), target=f"{kind} {item_id}",
+                         permission=f"{PERMISSION[(kind, 'read')]} (or {PERMISSION[(kind, 'write')]})")
+    return Answer(200, response.body)
+
+
+def _update(ctx: Context, kind: str, param: str, base: str) -> Answer:
+    item_id = validation.entity_id(ctx.call.route_params.get(param), kind)
+    changes = validation.triage_changes(validation.json_object(ctx.call, v.MAX_BODY_BYTES), kind)
+    permission = PERMISSION[(kind, "write")]
+    target = f"{kind} {item_id}"
+    path = _path(base, item_id)
+    current = ctx.graph("GET", path, target=target, permission=permission).body
+    current = current if isinstance(current, dict) else {}
+    delta = {name: value for name, value in changes.items() if not _same(name, current.get(name), value)}
+    if "classification" in delta or "determination" in delta:  # Graph checks the pair: send both
+        delta["classification"] = changes["classification"]
+        delta["determination"] = changes["determination"]
+    if not delta:
+        return Answer(200, current)  # already so: nothing to change, nothing to audit
+    response = ctx.graph("PATCH", path, json_body=delta, target=target, permission=permission)
+    after = response.body if isinstance(response.body, dict) and response.body else {**current, **delta}
+    ctx.audit([ctx.record(
+        target_type=kind, target_id=item_id, sent=delta,
+        before={name: current.get(name) for name in delta}, after={name: after.get(name) for name in delta},
+        graph_request_id=response.request_id,
+    )])
+    return Answer(200, after)
+
+
+def _comment(ctx: Context, kind: str, param: str, base: str) -> Answer:
+    from shared.actions.idempotency import IdempotencyStore, fingerprint
+    from shared.graph_client import GraphError
+
+    item_id = validation.entity_id(ctx.call.route_params.get(param), kind)
+    text = validation.comment(validation.json_object(ctx.call, v.MAX_BODY_BYTES))
+    key = validation.idempotency_key(ctx.call)
+    permission = PERMISSION[(kind, "write")]
+    target = f"{kind} {item_id}"
+    replayed = {"Idempotent-Replayed": "true"}
+
+    store = claim = None
+    if key is not None:
+        store = IdempotencyStore(ctx.settings, ctx.tenant)
+        claim = store.claim(f"{ctx.op.operation_id}:{item_id}", key, fingerprint({"comment": text}))
+        if claim.replay is not None:
+            return Answer(int(claim.replay["status"]), claim.replay["body"], replayed)
+        if claim.resumed:  # an earlier attempt may have reached Graph: look before posting again
+            try:
+                item = ctx.graph("GET", _path(base, item_id), target=target, permission=permission).body or {}
+            except Problem:
+                store.uncertain(claim, "could not check the comments")  # the next retry checks again
+                raise
+            if _comment_present(item.get("comments"), text, claim.since):
+                body = {"value": item.get("comments") or []}
+                store.complete(claim, 200, body)
+                return Answer(200, body, replayed)
+
+    tenant = ctx.tenant
+    try:
+        response = ctx.client.request("POST", _path(base, item_id, "comments"), idempotent=False,
+                                      json_body={"@odata.type": COMMENT_TYPE, "comment": text},
+                                      family=RateFamily.SECURITY)
+    except GraphError as exc:
+        if store is not None and claim is not None:
+            if 400 <= exc.status < 500 and exc.status != 408:
+                store.release(claim)  # Graph refused it: nothing was added
+            else:
+                store.uncertain(claim, str(exc))
+        log.info("Graph error for %s in tenant %s: %s", target, tenant, exc)
+        raise graph_problem(exc, target=target, permission=permission) from None
+    except BaseException:
+        if store is not None and claim is not None:
+            store.uncertain(claim, "interrupted")
+        raise
+    comments = response.body.get("value") if isinstance(response.body, dict) else None
+    body = {"value": comments if isinstance(comments, list) else []}
+    if store is not None and claim is not None:
+        store.complete(claim, 200, body)
+    ctx.audit([ctx.record(target_type=kind, target_id=item_id, sent={"comment": text}, before=None,
+                          after={"comment": text}, graph_request_id=response.request_id, idempotency_key=key)])
+    return Answer(200, body)
+
+
+def bulk_update_alerts(ctx: Context) -> Answer:
+    from shared.graph_client import GraphError
+
+    body = validation.json_object(ctx.call, v.MAX_BULK_BODY_BYTES)
+    validation.only_fields(body, ("ids", "changes"))
+    ids = validation.alert_ids(body, ctx.settings.actions_max_bulk_ids)
+    if not isinstance(body.get("changes"), dict):
+        raise Problem(400, "Invalid request body", "'changes' must be an object with any of "
+                      f"{', '.join(validation.ALERT_FIELDS)}, e.g. {{\"status\": \"resolved\"}}.",
+                      errors=[{"field": "changes", "message": "required: an object"}])
+    changes = validation.triage_changes(body["changes"], "alert", where="'changes'")
+    permission = PERMISSION[("alert", "write")]
+    ctx.tenant  # noqa: B018 - validated before any Graph call
+
+    results: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
+    # The client's pacer keeps every 60 s window within the budget, batches included (shared.rate_budget).
+    for start in range(0, len(ids), v.BATCH_CHUNK):
+        chunk = ids[start:start + v.BATCH_CHUNK]
+        if time.monotonic() - started > v.BULK_TIME_BUDGET_SECONDS:
+            for item_id in chunk:
+                results[item_id] = {"id": item_id, "result": "notAttempted",
+                                    "detail": "The request's time budget ran out before this id; send it again."}
+            continue
+        requests_ = [
+            {"id": str(n), "method": "PATCH", "url": _path(ALERTS_PATH, item_id),
+             "headers": {"Content-Type": "application/json"}, "body": changes}
+            for n, item_id in enumerate(chunk)
+        ]
+        try:
+            answers = ctx.client.batch(requests_, family=RateFamily.SECURITY)
+        except GraphError as exc:
+            problem = graph_problem(exc, target="the alerts of this batch", permission=permission)
+            for item_id in chunk:
+                results[item_id] = _failure(item_id, problem)
+            continue
+        lines = []
+        for item_id, answer in zip(chunk, answers, strict=True):
+            status = int(answer.get("status") or 0)
+            if 200 <= status < 300:
+                updated = answer.get("body") if isinstance(answer.get("body"), dict) else {}
+                results[item_id] = {"id": item_id, "result": "updated"}
+                headers = {str(k).lower(): str(val) for k, val in (answer.get("headers") or {}).items()}
+                lines.append(ctx.record(
+                    target_type="alert", target_id=item_id, sent=changes, before=None,
+                    after={name: updated.get(name, value) for name, value in changes.items()},
+                    graph_request_id=headers.get("request-id", ""),
+                    note="bulk update: the values before the change are not read",
+                ))
+            else:
+                problem = graph_problem(_error_of_answer(status, answer), target=f"alert {item_id}",
+                                        permission=permission)
+                results[item_id] = _failure(item_id, problem, "notFound" if status == 404 else "failed")
+        ctx.audit(lines)
+    return _summarize([results[item_id] for item_id in ids], "updated", "alerts")
+
+
+@dataclass(frozen=True)
+class RiskyAction:
+    collection: str  # Graph collection under /identityProtection
+    field: str  # the body field, as Graph names it
+    what: str  # for messages
+    kind: str  # for the permission table and the audit
+    action: str  # Graph action
+    result: str  # the per-id result on success
+    effect: dict[str, str]  # the documented state after the action
+
+
+def _risky(ctx: Context, spec: RiskyAction) -> Answer:
+    from shared.graph_client import GraphError
+
+    body = validation.json_object(ctx.call, v.MAX_BULK_BODY_BYTES)
+    validation.only_fields(body, (spec.field,))
+    ids = validation.object_ids(body, spec.field, ctx.settings.actions_max_bulk_ids, spec.what)
+    permission = PERMISSION[(spec.kind, "write")]
+    ctx.tenant  # noqa: B018 - validated before any Graph call
+    results: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for start in range(0, len(ids), v.RISKY_CHUNK):
+        chunk = ids[start:start + v.RISKY_CHUNK]
+        if time.monotonic() - started > v.BULK_TIME_BUDGET_SECONDS:
+            results += [{"id": i, "result": "notAttempted",
+                         "detail": "The request's time budget ran out before this id; send it again."} for i in chunk]
+            continue
+        try:
+            response = ctx.client.request(
+                "POST", f"/identityProtection/{spec.collection}/{spec.action}", json_body={spec.field: chunk},
+                family=RateFamily.IDENTITY_PROTECTION, idempotent=True,  # setting a state twice is harmless
+            )
+        except GraphError as exc:
+            problem = graph_problem(exc, target=f"{spec.what}s", permission=permission)
+            results += [_failure(i, problem) for i in chunk]
+            continue
+        results += [{"id": i, "result": spec.result} for i in chunk]
+        ctx.audit([
+            ctx.record(target_type=spec.kind, target_id=i, sent={"action": spec.action}, before=None,
+                       after=dict(spec.effect), graph_request_id=response.request_id,
+                       note="the state before is not read (Identity Protection allows 1 request per second); "
+                       "after is the documented effect of the action")
+            for i in chunk
+        ])
+    return _summarize(results, spec.result, f"{spec.what}s")
+
+
+def _risky_handler(spec: RiskyAction) -> Callable[[Context], Answer]:
+    return lambda ctx: _risky(ctx, spec)
+
+
+def openapi_document(ctx: Context) -> Answer:
+    from shared.actions.openapi import served_document
+
+    parts = urlsplit(ctx.call.url)
+    path = parts.path
+    suffix = "/" + ctx.op.route
+    base_path = path[: -len(suffix)] if path.lower().endswith(suffix.lower()) else "/api"
+    document = served_document(
+        host=parts.netloc or None, scheme=parts.scheme or "https", base_path=base_path or "/",
+        max_bulk_ids=ctx.settings.actions_max_bulk_ids, tenant_ids=ctx.settings.tenant_ids,
+    )
+    return Answer(200, document)
+
+
+_USERS = {"collection": "riskyUsers", "field": "userIds", "what": "user", "kind": "riskyUser"}
+_SPS = {"collection": "riskyServicePrincipals", "field": "servicePrincipalIds", "what": "service principal",
+        "kind": "riskyServicePrincipal"}
+_COMPROMISED = {"action": "confirmCompromised", "result": "confirmedCompromised",
+                "effect": {"riskState": "confirmedCompromised", "riskLevel": "high"}}
+_DISMISSED = {"action": "dismiss", "result": "dismissed", "effect": {"riskState": "dismissed", "riskLevel": "none"}}
+
+HANDLERS: dict[str, Callable[[Context], Answer]] = {
+    "get_alert": lambda ctx: _get(ctx, "alert", "alertId", ALERTS_PATH),
+    "update_alert": lambda ctx: _update(ctx, "alert", "alertId", ALERTS_PATH),
+    "add_alert_comment": lambda ctx: _comment(ctx, "alert", "alertId", ALERTS_PATH),
+    "bulk_update_alerts": bulk_update_alerts,
+    "get_incident": lambda ctx: _get(ctx, "incident", "incidentId", INCIDENTS_PATH),
+    "update_incident": lambda ctx: _update(ctx, "incident", "incidentId", INCIDENTS_PATH),
+    "add_incident_comment": lambda ctx: _comment(ctx, "incident", "incidentId", INCIDENTS_PATH),
+    "confirm_risky_users": _risky_handler(RiskyAction(**_USERS, **_COMPROMISED)),
+    "dismiss_risky_users": _risky_handler(RiskyAction(**_USERS, **_DISMISSED)),
+    "confirm_risky_service_principals": _risky_handler(RiskyAction(**_SPS, **_COMPROMISED)),
+    "dismiss_risky_service_principals": _risky_handler(RiskyAction(**_SPS, **_DISMISSED)),
+    "openapi_document": openapi_document,
+}

@@ -1,0 +1,526 @@
+"""The actions over HTTP, end to end: the app served by the dev host, the real Graph simulator and real Azurite.
+
+Every endpoint: success, validation errors, mapped Graph errors, idempotent retries, bulk partial failure; what
+lands in Graph (the simulator's items and request log) and in the audit trail is checked, not just the answers.
+Each test works on its own alerts, incidents and users, so tests run in any order.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+from azure.storage.blob import BlobServiceClient
+
+import function_app
+from local.devhost import DevHost
+from local.graphsim import GraphSimulator, SimConfig
+from local.stack import LocalStack
+from shared.actions.caller import key_fingerprint
+
+AUDIT = "audit-actions-it"
+
+
+@dataclass
+class Api:
+    host: DevHost
+    sim: GraphSimulator
+    stack: LocalStack
+    session: requests.Session
+    tenant: str
+
+    def call(self, method: str, path: str, body=None, *, headers=None, key=True, raw: bytes | None = None,
+             params=None) -> requests.Response:
+        sent = {"x-functions-key": self.host.key} if key else {}
+        sent.update(headers or {})
+        if raw is not None:
+            return self.session.request(method, self.host.url(path), data=raw, headers=sent, params=params,
+                                        timeout=60)
+        return self.session.request(method, self.host.url(path), json=body, headers=sent, params=params, timeout=60)
+
+    def item(self, resource: str, item_id: str) -> dict:
+        return next(i for i in self.sim.items(self.tenant, resource) if i["id"] == item_id)
+
+    def audit_lines(self) -> list[dict]:
+        service = BlobServiceClient.from_connection_string(self.stack.azurite.connection_string)
+        container = service.get_container_client(AUDIT)
+        lines = []
+        for blob in container.list_blobs(name_starts_with="audit/"):
+            data = container.download_blob(blob.name).readall().decode()
+            lines += [json.loads(line) for line in data.splitlines() if line]
+        return lines
+
+    def graph_requests(self, method: str, suffix: str, since: int = 0) -> list:
+        return [r for r in self.sim.request_log[since:] if r.method == method and r.path.endswith(suffix)]
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[Api]:
+    with LocalStack(SimConfig(alerts=400, throttle=False, seed=11)) as stack:
+        assert stack.sim is not None
+        env = stack.env(
+            AUDIT_CONTAINER=AUDIT, GRAPH_SECURITY_REQUESTS_PER_MINUTE="100000",
+            GRAPH_IDENTITY_REQUESTS_PER_SECOND="1000", GRAPH_MAX_RETRY_WAIT_SECONDS="2",
+        )
+        with DevHost(function_app.app, env) as host, requests.Session() as session:
+            yield Api(host, stack.sim, stack, session, stack.sim.tenants[0])
+            assert host.errors == [], [e.traceback for e in host.errors]
+
+
+@pytest.fixture(scope="module")
+def alert_pool(api: Api) -> list[str]:
+    """The simulator's alert ids in a stable order; tests take slices of it and never share an alert."""
+    return sorted(a["id"] for a in api.sim.alerts(api.tenant))
+
+
+@pytest.fixture
+def alerts(alert_pool: list[str]):
+    def take(n: int) -> list[str]:
+        chosen = alert_pool[:n]
+        del alert_pool[:n]
+        assert len(chosen) == n, "the simulator has too few alerts for the tests"
+        return chosen
+
+    return take
+
+
+def incident_id(api: Api, index: int) -> str:
+    return api.sim.items(api.tenant, "incidents")[index]["id"]
+
+
+# --- GET
+
+
+def test_get_alert_and_incident(api, alerts):
+    (alert_id,) = alerts(1)
+    response = api.call("GET", f"alerts/{alert_id}")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
+    assert response.json()["id"] == alert_id and "evidence" in response.json()
+    incident = incident_id(api, 0)
+    response = api.call("GET", f"incidents/{incident}")
+    assert response.status_code == 200 and response.json()["id"] == incident
+
+
+def test_not_found_stays_404_with_graph_request_id(api):
+    response = api.call("GET", "alerts/da000000000000000000_1")
+    body = response.json()
+    assert response.status_code == 404 and response.headers["Content-Type"] == "application/problem+json"
+    assert body["graphRequestId"] and body["graphRequestId"] in body["detail"]
+    assert api.call("PATCH", "incidents/999999999", {"status": "resolved"}).status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["a..b", "a%2Fb", "a%20b", "a%00b", "a%3Fb", "%E2%80%AE", "x" * 201])
+def test_bad_ids_never_reach_graph(api, bad):
+    before = len(api.sim.request_log)
+    response = api.call("GET", f"alerts/{bad}")
+    assert response.status_code == 400 and response.json()["title"] == "Invalid alert id"
+    assert len(api.sim.request_log) == before
+
+
+def test_function_key_is_required(api, alerts):
+    (alert_id,) = alerts(1)
+    assert api.call("GET", f"alerts/{alert_id}", key=False).status_code == 401
+    assert api.call("GET", f"alerts/{alert_id}", key=False, headers={"x-functions-key": "wrong"}).status_code == 401
+    assert api.call("GET", f"alerts/{alert_id}", key=False, params={"code": api.host.key}).status_code == 200
+
+
+def test_unknown_tenant_is_refused(api, alerts):
+    (alert_id,) = alerts(1)
+    response = api.call("GET", f"alerts/{alert_id}", params={"tenant": "33333333-3333-4333-8333-333333333333"})
+    assert response.status_code == 400 and response.json()["title"] == "Unknown tenant"
+
+
+def test_403_names_the_missing_permission(api, alerts):
+    (alert_id,) = alerts(1)
+    api.sim.set_faults(fail_next=[403], path="/alerts_v2/")
+    try:
+        read = api.call("GET", f"alerts/{alert_id}").json()
+        api.sim.set_faults(fail_next=[403], path="/alerts_v2/")
+        write = api.call("PATCH", f"alerts/{alert_id}", {"status": "resolved"}).json()
+        api.sim.set_faults(fail_next=[403], path="/identityProtection/")
+        risky = api.call("POST", "risky-users/dismiss", {"userIds": ["29f270bb-4d23-4f68-8a57-dc73dc0d4caf"]})
+    finally:
+        api.sim.clear_faults()
+    assert read["status"] == 403 and "SecurityAlert.Read.All" in read["detail"] and read["graphRequestId"]
+    assert write["requiredPermission"] == "SecurityAlert.ReadWrite.All"
+    assert risky.status_code == 403 and risky.json()["results"][0]["status"] == 403
+    assert "IdentityRiskyUser.ReadWrite.All" in risky.json()["detail"]
+
+
+def test_429_passes_retry_after_on(api, alerts):
+    (alert_id,) = alerts(1)
+    # Graph's Retry-After also holds back the app's own pacer for that long: a host with its own rate budget keeps
+    # that hold away from the other tests.
+    env = {**api.host.env, "GRAPH_SECURITY_REQUESTS_PER_MINUTE": "99999"}
+    api.sim.set_faults(fail_next=[429], retry_after=30, path="/alerts_v2/")
+    try:
+        with DevHost(function_app.app, env) as other:
+            response = requests.get(other.url(f"alerts/{alert_id}"), headers={"x-functions-key": other.key},
+                                    timeout=60)
+    finally:
+        api.sim.clear_faults()
+    assert response.status_code == 429 and response.headers["Retry-After"] == "30"
+    assert response.json()["graphRequestId"] and "30 seconds" in response.json()["detail"]
+
+
+def test_graph_outage_is_a_gateway_error(api, alerts):
+    (alert_id,) = alerts(1)
+    api.sim.set_faults(error_rate={500: 1.0}, path="/alerts_v2/", times=20)
+    try:
+        response = api.call("GET", f"alerts/{alert_id}", params=None)
+    finally:
+        api.sim.clear_faults()
+    assert response.status_code == 502 and response.json()["graphStatus"] == 500
+
+
+def test_graph_refusing_the_apps_token_is_a_gateway_error(make_sim, azurite):
+    # A simulator of its own: expiring its tokens must not disturb the module's host.
+    sim = make_sim(alerts=5)
+    alert_id = sim.alerts(sim.tenants[0])[0]["id"]
+    env = {
+        "GRAPH_TENANT_IDS": sim.tenants[0], "GRAPH_AUTH_MODE": "client_secret", "GRAPH_CLIENT_ID": sim.client_id,
+        "GRAPH_CLIENT_SECRET": sim.client_secret, "GRAPH_ENDPOINT": sim.base_url, "GRAPH_AUTHORITY_HOST": sim.base_url,
+        "GRAPH_DISABLE_INSTANCE_DISCOVERY": "true", "BRIDGE_STORAGE": azurite.connection_string,
+        "AUDIT_CONTAINER": AUDIT,
+    }
+    with DevHost(function_app.app, env) as other:
+        headers = {"x-functions-key": other.key}
+        assert requests.get(other.url(f"alerts/{alert_id}"), headers=headers, timeout=60).status_code == 200
+        sim.expire_tokens()
+        response = requests.get(other.url(f"alerts/{alert_id}"), headers=headers, timeout=60)
+    assert response.status_code == 502 and response.json()["graphStatus"] == 401
+    assert "GRAPH_CLIENT_ID" in response.json()["detail"]
+
+
+# --- PATCH
+
+
+def test_update_alert_changes_graph_and_is_audited(api, alerts):
+    (alert_id,) = alerts(1)
+    before = api.item("alerts", alert_id)
+    change = {"status": "resolved", "classification": "truePositive", "determination": "malware",
+              "assignedTo": "secops@contoso.com"}
+    headers = {"x-ms-client-principal-name": "analyst@contoso.com", "x-ms-client-principal-id": "oid-1",
+               "x-ms-workflow-name": "triage-playbook"}
+    response = api.call("PATCH", f"alerts/{alert_id}", change, headers=headers)
+    assert response.status_code == 200
+    assert {k: response.json()[k] for k in change} == change
+    assert {k: api.item("alerts", alert_id)[k] for k in change} == change
+    (line,) = [entry for entry in api.audit_lines() if entry["target"]["id"] == alert_id]
+    assert line["operation"] == "UpdateAlert" and line["tenant"] == api.tenant
+    assert line["caller"]["principalName"] == "analyst@contoso.com"
+    assert line["caller"]["functionKeySha256"] == key_fingerprint(api.host.key)
+    assert line["caller"]["logicApp"] == {"name": "triage-playbook"}
+    assert line["after"] == {k: change[k] for k in line["sent"]}
+    assert line["before"] == {k: before[k] for k in line["sent"]}
+    assert line["graphRequestId"]
+
+
+def test_repeated_patch_has_the_same_effect_and_one_audit_line(api, alerts):
+    (alert_id,) = alerts(1)
+    change = {"status": "inProgress", "classification": "falsePositive", "determination": "notMalicious"}
+    first = api.call("PATCH", f"alerts/{alert_id}", change)
+    since = len(api.sim.request_log)
+    second = api.call("PATCH", f"alerts/{alert_id}", change)
+    assert first.status_code == second.status_code == 200
+    assert {k: second.json()[k] for k in change} == change
+    assert api.graph_requests("PATCH", alert_id, since) == []  # nothing left to change
+    assert len([e for e in api.audit_lines() if e["target"]["id"] == alert_id]) == 1
+
+
+def test_unassign_with_null(api, alerts):
+    (alert_id,) = alerts(1)
+    api.call("PATCH", f"alerts/{alert_id}", {"assignedTo": "someone@contoso.com"})
+    response = api.call("PATCH", f"alerts/{alert_id}", {"assignedTo": None})
+    assert response.status_code == 200 and response.json()["assignedTo"] is None
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"status": "closed"}, 400, "allowed: new, inProgress, resolved"),
+    ({"classification": "falsePositive", "determination": "malware"}, 400, "with falsePositive use one of"),
+    ({"determination": "malware"}, 400, "send both"),
+    ({"classification": "truePositive", "determination": "apt"}, 400, "deprecated"),
+    ({"status": "new", "severity": "high"}, 400, "unknown field"),
+    ({}, 400, "at least one"),
+    ({"assignedTo": "x" * 300}, 400, "at most 256"),
+])
+def test_update_validation_errors(api, alerts, body, status, words):
+    (alert_id,) = alerts(1)
+    since = len(api.sim.request_log)
+    response = api.call("PATCH", f"alerts/{alert_id}", body)
+    assert response.status_code == status and words in response.json()["detail"]
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert api.sim.request_log[since:] == []
+
+
+@pytest.mark.parametrize(("raw", "content_type", "status"), [
+    (b'{"status": "new"}', "text/plain", 415),
+    (b'{"status": "new"}', None, 415),
+    (b'{"status": ', "application/json", 400),
+    (b'["new"]', "application/json", 400),
+    (b'{"status": "new", "assignedTo": "' + b"x" * 20_000 + b'"}', "application/json", 413),
+])
+def test_body_checks(api, alerts, raw, content_type, status):
+    (alert_id,) = alerts(1)
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = api.call("PATCH", f"alerts/{alert_id}", raw=raw, headers=headers)
+    assert response.status_code == status, response.text
+
+
+def test_update_incident_tags_and_status(api):
+    incident = incident_id(api, 1)
+    response = api.call("PATCH", f"incidents/{incident}", {
+        "status": "awaitingAction", "customTags": ["phishing-wave", "vip"], "classification": "truePositive",
+        "determination": "phishing",
+    })
+    assert response.status_code == 200
+    stored = api.item("incidents", incident)
+    assert stored["customTags"] == ["phishing-wave", "vip"] and stored["status"] == "awaitingAction"
+    assert stored["determination"] == "phishing"
+    assert api.call("PATCH", f"incidents/{incident}", {"status": "redirected"}).status_code == 400
+
+
+# --- comments
+
+
+def test_comment_with_idempotency_key_is_added_once(api, alerts):
+    (alert_id,) = alerts(1)
+    headers = {"Idempotency-Key": "run-1:alert-comment"}
+    first = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Isolated the device."}, headers=headers)
+    again = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Isolated the device."}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    texts = [c["comment"] for c in api.item("alerts", alert_id)["comments"]]
+    assert texts.count("Isolated the device.") == 1
+    assert len(api.graph_requests("POST", f"{alert_id}/comments")) == 1
+    other = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Something else"}, headers=headers)
+    assert other.status_code == 422
+    audited = [e for e in api.audit_lines() if e["target"]["id"] == alert_id]
+    assert len(audited) == 1 and audited[0]["idempotencyKey"] == "run-1:alert-comment"
+
+
+def test_without_a_key_every_comment_is_added(api):
+    incident = incident_id(api, 2)
+    for _ in range(2):
+        assert api.call("POST", f"incidents/{incident}/comments", {"comment": "Escalated."}).status_code == 200
+    assert [c["comment"] for c in api.item("incidents", incident)["comments"]].count("Escalated.") == 2
+
+
+def test_concurrent_retries_with_one_key_post_once(api, alerts):
+    (alert_id,) = alerts(1)
+    api.sim.set_faults(latency_ms=300, path=f"{alert_id}/comments")
+    results: list[int] = []
+
+    def send() -> None:
+        with requests.Session() as session:
+            response = session.post(api.host.url(f"alerts/{alert_id}/comments"), json={"comment": "Once."},
+                                    headers={"x-functions-key": api.host.key, "Idempotency-Key": "same"}, timeout=60)
+            results.append(response.status_code)
+
+    try:
+        threads = [threading.Thread(target=send) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        api.sim.clear_faults()
+    assert results.count(200) >= 1 and set(results) <= {200, 409}
+    assert [c["comment"] for c in api.item("alerts", alert_id)["comments"]].count("Once.") == 1
+
+
+def test_retry_after_an_uncertain_failure_does_not_post_twice(api, alerts):
+    (alert_id,) = alerts(1)
+    # Graph adds the comment but the answer is cut short: the app cannot know whether it landed.
+    api.sim.set_faults(truncate_next=1, path=f"{alert_id}/comments")
+    try:
+        first = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Maybe twice?"},
+                         headers={"Idempotency-Key": "k-uncertain"})
+    finally:
+        api.sim.clear_faults()
+    assert first.status_code == 502
+    again = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Maybe twice?"},
+                     headers={"Idempotency-Key": "k-uncertain"})
+    assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"
+    assert [c["comment"] for c in api.item("alerts", alert_id)["comments"]].count("Maybe twice?") == 1
+
+
+def test_a_refused_comment_can_be_retried_with_the_same_key(api, alerts):
+    (alert_id,) = alerts(1)
+    api.sim.set_faults(fail_next=[403], path=f"{alert_id}/comments")
+    try:
+        refused = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Retry me."},
+                           headers={"Idempotency-Key": "k-403"})
+    finally:
+        api.sim.clear_faults()
+    assert refused.status_code == 403 and "SecurityAlert.ReadWrite.All" in refused.json()["detail"]
+    again = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Retry me."},
+                     headers={"Idempotency-Key": "k-403"})
+    assert again.status_code == 200 and "Idempotent-Replayed" not in again.headers
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ({"comment": "x" * 1001}, "at most 1000"), ({"comment": " "}, "must not be empty"), ({}, "required"),
+    ({"comment": "a", "by": "me"}, "unknown field"),
+])
+def test_comment_validation(api, alerts, body, words):
+    (alert_id,) = alerts(1)
+    response = api.call("POST", f"alerts/{alert_id}/comments", body)
+    assert response.status_code == 400 and words in response.json()["detail"]
+    bad_key = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "ok"}, headers={"Idempotency-Key": "a b"})
+    assert bad_key.status_code == 400
+
+
+# --- bulk
+
+
+def test_bulk_update_of_200_alerts_uses_at_most_10_batches(api, alerts):
+    ids = alerts(200)
+    since = len(api.sim.request_log)
+    response = api.call("POST", "alerts/bulk-update", {"ids": ids, "changes": {"status": "inProgress"}})
+    assert response.status_code == 200
+    assert response.json()["summary"] == {"requested": 200, "updated": 200, "notFound": 0, "failed": 0,
+                                          "notAttempted": 0}
+    outer = [r for r in api.sim.request_log[since:] if r.path.endswith("/$batch") and not r.in_batch]
+    assert len(outer) <= 10
+    assert all(api.item("alerts", i)["status"] == "inProgress" for i in ids[:: 20])
+    assert len({e["target"]["id"] for e in api.audit_lines() if e["operation"] == "BulkUpdateAlerts"} & set(ids)) \
+        == 200
+
+
+def test_bulk_partial_failure_reports_each_id(api, alerts):
+    ids = alerts(30)
+    missing = ["da999999999999999999_1", "da999999999999999999_2"]
+    api.sim.set_faults(fail_next=[403], path="$batch")  # the first batch call is refused as a whole
+    try:
+        response = api.call("POST", "alerts/bulk-update", {
+            "ids": [*ids, *missing], "changes": {"classification": "truePositive", "determination": "phishing"},
+        })
+    finally:
+        api.sim.clear_faults()
+    assert response.status_code == 200
+    body = response.json()
+    assert body["summary"] == {"requested": 32, "updated": 10, "notFound": 2, "failed": 20, "notAttempted": 0}
+    results = {r["id"]: r for r in body["results"]}
+    assert all(results[i]["result"] == "failed" and results[i]["status"] == 403 for i in ids[:20])
+    assert "SecurityAlert.ReadWrite.All" in results[ids[0]]["detail"]
+    assert all(results[i]["result"] == "updated" for i in ids[20:])
+    assert all(results[i]["result"] == "notFound" and results[i]["status"] == 404 for i in missing)
+    assert results[missing[0]]["graphRequestId"]
+    assert api.item("alerts", ids[25])["determination"] == "phishing"
+    assert api.item("alerts", ids[0])["determination"] != "phishing" or api.item("alerts", ids[0])[
+        "classification"] != "truePositive"
+
+
+def test_bulk_where_nothing_succeeds_answers_with_the_error(api):
+    response = api.call("POST", "alerts/bulk-update", {"ids": ["da0_1", "da0_2"], "changes": {"status": "new"}})
+    assert response.status_code == 404 and response.json()["summary"]["notFound"] == 2
+
+
+def test_bulk_validation(api):
+    too_many = api.call("POST", "alerts/bulk-update", {"ids": [f"a{i}" for i in range(501)],
+                                                       "changes": {"status": "new"}})
+    assert too_many.status_code == 400 and "at most 500" in too_many.json()["detail"]
+    bad = api.call("POST", "alerts/bulk-update", {"ids": ["ok", "../x"], "changes": {"status": "new"}})
+    assert bad.status_code == 400 and "ids[1]" in bad.json()["detail"]
+    no_changes = api.call("POST", "alerts/bulk-update", {"ids": ["ok"]})
+    assert no_changes.status_code == 400 and "'changes'" in no_changes.json()["detail"]
+    bad_pair = api.call("POST", "alerts/bulk-update", {"ids": ["ok"], "changes": {"determination": "malware"}})
+    assert bad_pair.status_code == 400
+
+
+# --- risky users and service principals
+
+
+def test_confirm_risky_users_in_chunks_of_60(api):
+    users = [u["id"] for u in api.sim.items(api.tenant, "riskyUsers")][:30]
+    padding = [f"00000000-0000-4000-8000-{n:012d}" for n in range(100)]  # unknown ids: Graph ignores them
+    since = len(api.sim.request_log)
+    response = api.call("POST", "risky-users/confirm-compromised", {"userIds": users + padding})
+    assert response.status_code == 200
+    assert response.json()["summary"]["confirmedCompromised"] == 130
+    assert len(api.graph_requests("POST", "/riskyUsers/confirmCompromised", since)) == 3
+    assert all(api.item("riskyUsers", u)["riskState"] == "confirmedCompromised" for u in users)
+    lines = [e for e in api.audit_lines() if e["operation"] == "ConfirmRiskyUsersCompromised"]
+    assert {e["target"]["id"] for e in lines} >= set(users)
+
+
+def test_dismiss_risky_users_and_service_principals(api):
+    user = [u["id"] for u in api.sim.items(api.tenant, "riskyUsers")][35]
+    response = api.call("POST", "risky-users/dismiss", {"userIds": [user.upper()]})
+    assert response.status_code == 200 and response.json()["results"] == [{"id": user, "result": "dismissed"}]
+    assert api.item("riskyUsers", user)["riskState"] == "dismissed"
+    sps = [s["id"] for s in api.sim.items(api.tenant, "riskyServicePrincipals")]
+    assert api.call("POST", "risky-service-principals/confirm-compromised",
+                    {"servicePrincipalIds": sps[:2]}).status_code == 200
+    assert api.item("riskyServicePrincipals", sps[0])["riskState"] == "confirmedCompromised"
+    assert api.call("POST", "risky-service-principals/dismiss", {"servicePrincipalIds": sps[2:4]}).status_code == 200
+    assert api.item("riskyServicePrincipals", sps[2])["riskState"] == "dismissed"
+
+
+def test_risky_validation(api):
+    for body in ({"userIds": ["alice@contoso.com"]}, {"userIds": []}, {"ids": ["x"]}, {"userIds": "x"}):
+        assert api.call("POST", "risky-users/dismiss", body).status_code == 400
+    wrong_field = api.call("POST", "risky-service-principals/dismiss", {"userIds": [
+        "29f270bb-4d23-4f68-8a57-dc73dc0d4caf"]})
+    assert wrong_field.status_code == 400 and "servicePrincipalIds" in wrong_field.json()["detail"]
+
+
+# --- switched off, and the document
+
+
+def test_actions_turned_off_refuse_writes_but_reads_work(api, alerts):
+    (alert_id,) = alerts(1)
+    before = api.item("alerts", alert_id)
+    since = len(api.sim.request_log)
+    env = {**api.host.env, "ACTIONS_ENABLED": "false"}
+    with DevHost(function_app.app, env) as off, requests.Session() as session:
+        headers = {"x-functions-key": off.key}
+        write = session.patch(off.url(f"alerts/{alert_id}"), json={"status": "resolved"}, headers=headers)
+        comment = session.post(off.url(f"alerts/{alert_id}/comments"), json={"comment": "x"}, headers=headers)
+        read = session.get(off.url(f"alerts/{alert_id}"), headers=headers)
+    assert write.status_code == comment.status_code == 403
+    assert "ACTIONS_ENABLED" in write.json()["detail"] and write.headers["Content-Type"] == "application/problem+json"
+    assert read.status_code == 200 and read.json()["id"] == alert_id
+    assert api.item("alerts", alert_id) == before
+    assert [r.method for r in api.sim.request_log[since:] if alert_id in r.path] == ["GET"]
+
+
+def test_openapi_document_is_served_with_this_host(api):
+    response = api.call("GET", "openapi.json")
+    document = response.json()
+    assert response.status_code == 200 and document["swagger"] == "2.0"
+    assert document["host"] == api.host.root_url.split("//")[1] and document["basePath"] == "/api"
+    assert document["schemes"] == ["http"]
+
+
+def test_idempotency_records_expire_a_dead_owner_and_take_over_once(api):
+    from datetime import UTC, datetime, timedelta
+
+    from shared.actions.idempotency import IdempotencyStore
+    from shared.problems import Problem
+    from shared.settings import load_settings
+
+    settings = load_settings(api.host.env)
+    now = [datetime(2026, 11, 23, 12, tzinfo=UTC)]
+    store = IdempotencyStore(settings, api.tenant, clock=lambda: now[0])
+    first = store.claim("AddAlertComment:x", "dead-owner", "fp")
+    assert not first.resumed and first.replay is None
+    now[0] += timedelta(seconds=10)
+    with pytest.raises(Problem) as busy:
+        store.claim("AddAlertComment:x", "dead-owner", "fp")
+    assert busy.value.status == 409 and busy.value.headers["Retry-After"]
+    with pytest.raises(Problem) as reused:
+        store.claim("AddAlertComment:x", "dead-owner", "other")
+    assert reused.value.status == 422
+    now[0] += timedelta(minutes=5)  # the first owner died without finishing
+    taken = store.claim("AddAlertComment:x", "dead-owner", "fp")
+    assert taken.resumed and taken.since == datetime(2026, 11, 23, 12, tzinfo=UTC)
+    with pytest.raises(Problem):  # a second retry at the same moment does not take it over too
+        store.claim("AddAlertComment:x", "dead-owner", "fp")
+    store.complete(taken, 200, {"value": []})
+    assert store.claim("AddAlertComment:x", "dead-owner", "fp").replay == {"status": 200, "body": {"value": []}}

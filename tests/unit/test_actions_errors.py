@@ -1,0 +1,97 @@
+"""Graph errors as problem+json, the caller's identity, audit lines and blob names, and the settings switch."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.actions.audit import blob_name, record
+from shared.actions.caller import caller_of, key_fingerprint
+from shared.actions.errors import graph_problem
+from shared.actions.idempotency import fingerprint, record_name
+from shared.actions.service import execute
+from shared.actions.validation import HttpCall
+from shared.graph_client import GraphError
+from shared.problems import Problem
+from shared.settings import load_settings
+
+TENANT = "11111111-1111-4111-8111-111111111111"
+
+
+def error(status, code="Code", message="msg", **kwargs):
+    kwargs.setdefault("request_id", "req-1")
+    return GraphError(status, code, message, method="GET", path="/v1.0/security/alerts_v2/x", **kwargs)
+
+
+def test_404_stays_404_with_graph_request_id():
+    p = graph_problem(error(404, "NotFound"), target="alert x", permission="SecurityAlert.Read.All")
+    assert p.status == 404 and "alert x" in p.detail and "req-1" in p.detail
+    assert p.body()["graphRequestId"] == "req-1" and p.body()["graphStatus"] == 404
+
+
+def test_403_names_the_permission():
+    p = graph_problem(error(403, "Forbidden", "Missing role"), target="incident 7",
+                      permission="SecurityIncident.ReadWrite.All")
+    assert p.status == 403 and "SecurityIncident.ReadWrite.All" in p.detail and "Missing role" in p.detail
+    assert p.body()["requiredPermission"] == "SecurityIncident.ReadWrite.All"
+
+
+@pytest.mark.parametrize(("retry_after", "header"), [(2.128, "3"), (None, "10"), (0.0, "1")])
+def test_429_passes_retry_after_on(retry_after, header):
+    p = graph_problem(error(429, "TooManyRequests", retry_after=retry_after), target="alert x", permission="p")
+    assert p.status == 429 and p.headers == {"Retry-After": header} and f"{header} seconds" in p.detail
+
+
+@pytest.mark.parametrize(("status", "code", "expected"), [
+    (401, "InvalidAuthenticationToken", 502), (500, "InternalServerError", 502), (502, "BadGateway", 502),
+    (503, "ServiceNotAvailable", 503), (504, "GatewayTimeout", 504), (0, "ReadTimeout", 504),
+    (0, "ConnectionError", 502), (400, "BadRequest", 400), (409, "Conflict", 409), (412, "PreconditionFailed", 412),
+])
+def test_other_statuses(status, code, expected):
+    p = graph_problem(error(status, code), target="alert x", permission="p")
+    assert p.status == expected and p.body()["graphCode"] == code
+
+
+def test_caller_from_easy_auth_headers_and_key_fingerprint():
+    caller = caller_of({
+        "x-ms-client-principal-name": "analyst@contoso.com", "x-ms-client-principal-id": "abc",
+        "x-ms-client-principal-idp": "aad", "x-functions-key": "secret-key", "x-ms-workflow-name": "triage",
+        "x-ms-workflow-run-id": "0858", "x-forwarded-for": "203.0.113.9:443, 10.0.0.1",
+        "user-agent": "azure-logic-apps/1.0",
+    }, {})
+    assert caller == {
+        "principalName": "analyst@contoso.com", "principalId": "abc", "identityProvider": "aad",
+        "functionKeySha256": key_fingerprint("secret-key"), "authentication": "entra",
+        "logicApp": {"name": "triage", "runId": "0858"}, "clientIp": "203.0.113.9:443",
+        "userAgent": "azure-logic-apps/1.0",
+    }
+    assert "secret-key" not in str(caller)
+    assert caller_of({}, {"code": "k"}) == {"functionKeySha256": key_fingerprint("k"), "authentication": "functionKey"}
+    assert caller_of({"x-ms-client-principal-name": "a\x00b" + "x" * 500}, {})["principalName"] == "ab" + "x" * 254
+
+
+def test_audit_line_and_blob_names():
+    moment = datetime(2026, 11, 23, 23, 59, 59, tzinfo=UTC)
+    line = record(operation="UpdateAlert", tenant=TENANT, target_type="alert", target_id="a1", caller={},
+                  sent={"status": "resolved"}, before={"status": "new"}, after={"status": "resolved"},
+                  graph_request_id="r", moment=moment)
+    assert line["time"] == "2026-11-23T23:59:59.000000Z" and line["before"] == {"status": "new"}
+    assert blob_name(TENANT, moment) == f"audit/tenant={TENANT}/2026/11/23.ndjson"
+    assert blob_name(TENANT, moment, 2) == f"audit/tenant={TENANT}/2026/11/23.2.ndjson"
+
+
+def test_idempotency_records_are_scoped():
+    a = record_name(TENANT, "AddAlertComment:a1", "k")
+    assert a.startswith(f"idempotency/tenant={TENANT}/") and a.endswith(".json")
+    assert a != record_name(TENANT, "AddAlertComment:a2", "k") != record_name(TENANT, "AddIncidentComment:a1", "k")
+    assert fingerprint({"comment": "x"}) == fingerprint({"comment": "x"}) != fingerprint({"comment": "y"})
+
+
+def test_actions_turned_off_refuses_writes_before_anything_else():
+    settings = load_settings({"GRAPH_TENANT_IDS": TENANT, "BRIDGE_STORAGE": "x", "ACTIONS_ENABLED": "false"})
+    for operation in ("UpdateAlert", "AddAlertComment", "BulkUpdateAlerts", "UpdateIncident",
+                      "AddIncidentComment", "ConfirmRiskyUsersCompromised", "DismissRiskyServicePrincipals"):
+        with pytest.raises(Problem) as caught:
+            execute(operation, HttpCall("POST", "http://x/api/y"), settings)
+        assert caught.value.status == 403 and "ACTIONS_ENABLED" in caught.value.detail
+    document = execute("GetOpenApiDocument", HttpCall("GET", "https://app.example/api/openapi.json"), settings)
+    assert document.status == 200 and document.body["host"] == "app.example"
