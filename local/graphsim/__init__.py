@@ -8,6 +8,7 @@ See README.md in this folder.
 """
 
 from .config import SimConfig
+from .notifier import DeliveryRecord
 from .simulator import GraphSimulator, RequestRecord
 
-__all__ = ["GraphSimulator", "RequestRecord", "SimConfig"]
+__all__ = ["DeliveryRecord", "GraphSimulator", "RequestRecord", "SimConfig"]

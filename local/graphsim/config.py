@@ -37,4 +37,13 @@ class SimConfig:
     # Server.
     host: str = "127.0.0.1"
     port: int = 0
-    request_log_size: int = 10_000
+    request_log_size: int = 10_000  # also the size of the delivery log
+    # Subscriptions and change notifications (graph-api-reference.md section 6).
+    subscriptions_per_app_tenant: int = 100  # quotas: over them, POST /subscriptions gets 403
+    subscriptions_per_tenant: int = 1000
+    validation_timeout: float = 10.0  # seconds the receiver has to answer the validation handshake
+    validation_token_suffix: str = ""  # appended to every validationToken (e.g. HTML, to test escaping)
+    notification_timeout: float = 3.0  # seconds a receiver has to answer a notification POST
+    notification_batch_size: int = 100  # most notifications in one POST
+    notification_max_attempts: int = 3  # attempts per POST (Graph retries for up to 4 hours)
+    notification_retry_delay: float = 1.0  # seconds between attempts (Graph waits about 10 minutes)

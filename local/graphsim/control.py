@@ -10,11 +10,18 @@ Dev-only and unauthenticated: the server binds loopback only. Routes:
 - ``POST /_sim/tokens/expire``
 - ``GET  /_sim/items/{resource}?tenant=``                                           -> ``{"value": [...]}``
 - ``GET  /_sim/stats``          token requests, throttled counts, request count
+- ``GET  /_sim/subscriptions?tenant=``                 (all tenants without ``tenant``) -> ``{"value": [...]}``
+- ``POST /_sim/subscriptions/{id}/expire``
+- ``POST /_sim/subscriptions/{id}/lifecycle``  ``{"event"}``
+- ``POST /_sim/notify``          ``{"tenant"?, "resource", "changeType"?}``           -> ``{"queued": n}``
+- ``GET  /_sim/deliveries``                                                         -> ``{"value": [...]}``
+- ``POST /_sim/deliveries/wait`` ``{"timeout"?}``                                    -> ``{"idle": bool}``
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from .resources import BY_NAME
@@ -33,6 +40,8 @@ def handle_control(
     if not isinstance(payload, dict):
         return 400, {"error": "body must be a JSON object"}
     route = (method, "/".join(parts))
+    if parts[:1] in (["subscriptions"], ["notify"], ["deliveries"]):
+        return _notifications(sim, method, parts, query, payload)
     try:
         tenant = payload.pop("tenant", None) or query.get("tenant") or sim.tenants[0]
         if tenant not in sim.tenants:
@@ -76,5 +85,38 @@ def handle_control(
                 "requests": len(sim.request_log),
             }
     except (TypeError, ValueError, KeyError) as exc:
+        return 400, {"error": str(exc)}
+    return 404, {"error": f"no control route {method} /_sim/{'/'.join(parts)}"}
+
+
+def _notifications(
+    sim: GraphSimulator, method: str, parts: list[str], query: dict[str, str], payload: dict[str, Any]
+) -> tuple[int, Any]:
+    """Subscription and delivery routes. Unlike the others, ``tenant`` is optional on reads (all tenants)."""
+    tenant = payload.pop("tenant", None) or query.get("tenant")
+    if tenant is not None and tenant not in sim.tenants:
+        return 404, {"error": f"unknown tenant {tenant}"}
+    try:
+        if (method, parts) == ("GET", ["subscriptions"]):
+            return 200, {"value": sim.subscriptions(tenant)}
+        if method == "POST" and len(parts) == 3 and parts[0] == "subscriptions" and parts[2] in ("expire", "lifecycle"):
+            if parts[2] == "expire":
+                sim.expire_subscription(parts[1])
+            else:
+                sim.send_lifecycle(parts[1], str(payload.get("event", "")))
+            return 200, {"ok": True}
+        if (method, parts) == ("POST", ["notify"]):
+            resource = payload.get("resource")
+            if not isinstance(resource, str):
+                return 400, {"error": "'resource' is required"}
+            queued = sim.notify(tenant or sim.tenants[0], resource, str(payload.get("changeType", "updated")))
+            return 200, {"queued": queued}
+        if (method, parts) == ("GET", ["deliveries"]):
+            return 200, {"value": [asdict(r) for r in sim.deliveries]}
+        if (method, parts) == ("POST", ["deliveries", "wait"]):
+            return 200, {"idle": sim.wait_for_deliveries(float(payload.get("timeout", 10.0)))}
+    except KeyError as exc:
+        return 404, {"error": str(exc.args[0]) if exc.args else "not found"}
+    except (TypeError, ValueError) as exc:
         return 400, {"error": str(exc)}
     return 404, {"error": f"no control route {method} /_sim/{'/'.join(parts)}"}

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from . import resources as R
@@ -22,6 +22,9 @@ from .paging import PageState, decode_token, encode_token, take_page
 from .store import Record
 from .tenant import TenantState
 from .throttle import Throttler
+
+if TYPE_CHECKING:
+    from .subscription_api import SubscriptionApi
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 PREFER_ENUMS = "include-unknown-enum-members"
@@ -95,11 +98,13 @@ class GraphApi:
         throttler: Throttler,
         config: SimConfig,
         log_inner: Callable[[GraphRequest, GraphResponse], None] | None = None,
+        subscriptions: SubscriptionApi | None = None,
     ):
         self.tenants = tenants
         self.throttler = throttler
         self.config = config
         self.log_inner = log_inner
+        self.subscriptions = subscriptions
 
     # --- entry ------------------------------------------------------------------------------------------------------
 
@@ -131,6 +136,8 @@ class GraphApi:
                 raise bad_request("A batch request cannot contain another batch request.")
             _require(req, "POST")
             return self._batch(req)
+        if lower[:1] == ["subscriptions"] and self.subscriptions is not None:
+            return self.subscriptions.route(req, segments[1:])
         spec = R.BY_PATH.get("/".join(lower[:2])) if len(lower) >= 2 else None
         if spec is None:
             bad = (

@@ -2,7 +2,8 @@
 ``$expand``, ``$select``.
 
 ``$filter`` grammar: comparisons ``property op literal`` (eq, ne, gt, ge, lt, le), combined with ``and``/``or``/``not``
-and parentheses. Literals: 'strings' ('' escapes a quote), DateTimeOffset values unquoted with 0-7 fractional digits,
+and parentheses. A property may be a member path (``vendorInformation/provider``, used by legacy alert
+subscriptions). Literals: 'strings' ('' escapes a quote), DateTimeOffset values unquoted with 0-7 fractional digits,
 true/false, null, numbers. Anything else (functions, lambdas such as ``evidence/any(...)``) is "Invalid filter clause".
 A filter compiles to a predicate over a record's tuple of filterable values, plus an optional tick range on the
 resource's cursor property so the store can bisect instead of scanning.
@@ -38,7 +39,7 @@ _TOKEN = re.compile(
       | (?P<str>'(?:[^']|'')*')
       | (?P<dt>\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|z|[+-]\d{2}:\d{2}))
       | (?P<num>-?\d+(?:\.\d+)?)
-      | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*)
     )""",
     re.VERBOSE,
 )

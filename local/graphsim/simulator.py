@@ -13,12 +13,16 @@ from typing import Any
 from ..tls import LocalTls, ensure_local_tls
 from . import data
 from .auth import TokenService
+from .changes import Change, ChangePublisher, parse_changed_resource
 from .config import SimConfig
 from .control import handle_control
 from .faults import FaultInjector
 from .handlers import GraphApi, GraphRequest, GraphResponse
+from .notifier import DeliveryRecord, Notifier
 from .resources import BY_NAME
 from .server import SimHTTPServer
+from .subscription_api import SubscriptionApi
+from .subscriptions import ALERTS, SubscriptionStore
 from .tenant import TenantState
 from .throttle import Throttler
 from .ticks import TICKS_PER_SECOND, now_ticks
@@ -57,7 +61,16 @@ class GraphSimulator:
         )
         self.throttler = Throttler(cfg.throttle, cfg.throttle_scale)
         self.faults = FaultInjector(cfg.seed)
-        self.api = GraphApi(self._state, self.throttler, cfg, log_inner=self._record_inner)
+        self.subscription_store = SubscriptionStore(cfg)
+        self.notifier = Notifier(cfg)
+        self.publisher = ChangePublisher(self.subscription_store, self.notifier, cfg)
+        self.api = GraphApi(
+            self._state,
+            self.throttler,
+            cfg,
+            log_inner=self._record_inner,
+            subscriptions=SubscriptionApi(self.subscription_store, self.notifier, cfg),
+        )
         self._log: deque[RequestRecord] = deque(maxlen=cfg.request_log_size)
         self._server: SimHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -81,6 +94,7 @@ class GraphSimulator:
                 daemon=True,
             )
             self._thread.start()
+            self.notifier.start()
         return self
 
     def stop(self) -> None:
@@ -89,6 +103,7 @@ class GraphSimulator:
             self._server = self._thread = None
         if server is None:
             return
+        self.notifier.stop()
         server.shutdown()
         server.server_close()
         server.close_all_connections()
@@ -150,14 +165,30 @@ class GraphSimulator:
             raise KeyError(f"unknown tenant {tenant!r}; known: {self.tenants}") from None
 
     def add_alerts(self, tenant: str, count: int, *, same_timestamp: bool = False) -> list[str]:
-        """New alerts (new ids), newer than anything in the tenant; ``same_timestamp`` gives them one timestamp."""
-        return self._tenant(tenant).add_alerts(count, same_timestamp=same_timestamp)
+        """New alerts (new ids), newer than anything in the tenant; ``same_timestamp`` gives them one timestamp.
+        Subscriptions on matching legacy alerts get ``created`` notifications."""
+        ids = self._tenant(tenant).add_alerts(count, same_timestamp=same_timestamp)
+        self._alerts_changed(tenant, ids, "created")
+        return ids
 
     def update_alerts(
         self, tenant: str, ids: list[str] | None = None, *, count: int | None = None, same_timestamp: bool = False
     ) -> list[str]:
-        """Bump lastUpdateDateTime (and move status on) for ``ids`` or ``count`` random alerts; returns the ids."""
-        return self._tenant(tenant).update_alerts(ids, count=count, same_timestamp=same_timestamp)
+        """Bump lastUpdateDateTime (and move status on) for ``ids`` or ``count`` random alerts; returns the ids.
+        Subscriptions on matching legacy alerts get ``updated`` notifications."""
+        changed = self._tenant(tenant).update_alerts(ids, count=count, same_timestamp=same_timestamp)
+        self._alerts_changed(tenant, changed, "updated")
+        return changed
+
+    def _alerts_changed(self, tenant: str, ids: list[str], change_type: str) -> int:
+        # Benchmarks add thousands of alerts: only decode them when some subscription may match.
+        if not ids or not self.publisher.wants(tenant, ALERTS, change_type):
+            return 0
+        state = self._tenant(tenant)
+        with state.lock:
+            records = [state.collection("alerts").get(i) for i in ids]
+        changes = [Change(ALERTS, r.id, r.to_dict(full=True)) for r in records if r is not None]
+        return self.publisher.publish(tenant, changes, change_type)
 
     def alerts(self, tenant: str) -> list[dict[str, Any]]:
         return self.items(tenant, "alerts")
@@ -167,6 +198,52 @@ class GraphSimulator:
         if resource not in BY_NAME:
             raise KeyError(f"unknown resource {resource!r}; known: {sorted(BY_NAME)}")
         return self._tenant(tenant).items(resource)
+
+    # --- subscriptions and notifications ----------------------------------------------------------------------------
+
+    def subscriptions(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every live subscription (of ``tenant``, or of all tenants), oldest first, with test-only fields:
+        ``tenantId``, ``createdDateTime``, ``needsReauthorization``, ``reauthorizations``, ``renewals``."""
+        if tenant is not None:
+            self._tenant(tenant)
+        return [s.snapshot() for s in self.subscription_store.select(tenant)]
+
+    def expire_subscription(self, subscription_id: str) -> None:
+        """As if its expirationDateTime passed now: it is gone (404, no notifications, no lifecycle event)."""
+        if self.subscription_store.remove(subscription_id) is None:
+            raise KeyError(f"unknown subscription {subscription_id!r}")
+
+    def notify(self, tenant: str, resource: str, change_type: str = "updated") -> int:
+        """Raise a change on ``users/<id>``, ``groups/<id>`` or ``security/alerts/<id>`` for the tenant's matching
+        subscriptions (the item itself, or its collection). Returns the number of notifications queued."""
+        state = self._tenant(tenant)
+        kind, item_id = parse_changed_resource(resource)
+        alert = None
+        if kind == ALERTS:
+            with state.lock:
+                record = state.collection("alerts").get(item_id)
+            alert = record.to_dict(full=True) if record is not None else None
+        return self.publisher.publish(tenant, [Change(kind, item_id, alert)], change_type)
+
+    def send_lifecycle(self, subscription_id: str, event: str) -> None:
+        """Queue a lifecycle notification: ``reauthorizationRequired`` (pauses change notifications until the app
+        reauthorizes or renews), ``subscriptionRemoved`` (also deletes the subscription) or ``missed``."""
+        self.publisher.lifecycle(subscription_id, event)
+
+    @property
+    def deliveries(self) -> list[DeliveryRecord]:
+        """Every outbound POST attempt (validation, notification, lifecycle), oldest first."""
+        return self.notifier.records
+
+    @property
+    def dropped_notifications(self) -> dict[str, int]:
+        """Change notifications dropped per subscription because it was waiting for reauthorization."""
+        with self.subscription_store.lock:
+            return dict(self.subscription_store.dropped)
+
+    def wait_for_deliveries(self, timeout: float = 10.0) -> bool:
+        """Block until nothing is queued, in flight or waiting for a retry; False if ``timeout`` passes first."""
+        return self.notifier.wait_idle(timeout)
 
     # --- faults and throttling --------------------------------------------------------------------------------------
 
@@ -237,6 +314,14 @@ def _check_config(cfg: SimConfig) -> None:
         "risky_service_principals",
         "service_principal_risk_detections",
     ):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"SimConfig.{name} must not be negative")
+    for name in ("subscriptions_per_app_tenant", "subscriptions_per_tenant", "notification_batch_size"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"SimConfig.{name} must be at least 1")
+    if cfg.notification_max_attempts < 1:
+        raise ValueError("SimConfig.notification_max_attempts must be at least 1")
+    for name in ("validation_timeout", "notification_timeout", "notification_retry_delay"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"SimConfig.{name} must not be negative")
     # The /_sim control surface has no authentication: never listen beyond loopback.
