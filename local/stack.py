@@ -10,7 +10,10 @@ from typing import Any
 from local.azurite import Azurite
 from local.graphsim import GraphSimulator, SimConfig
 from local.tls import LocalTls, ensure_local_tls
-from shared.settings import Settings, load_settings
+from shared.settings import SETTINGS_BY_NAME, Settings, load_settings
+
+# App settings that binding expressions name (%EXPORT_SCHEDULE%, ...): the host needs them set.
+BINDING_SETTINGS = ("EXPORT_SCHEDULE", "WEBHOOK_QUEUE", "SUBSCRIPTION_UPKEEP_SCHEDULE")
 
 
 class LocalStack:
@@ -66,6 +69,9 @@ class LocalStack:
             "GRAPH_AUTHORITY_HOST": self.sim.base_url,
             "GRAPH_DISABLE_INSTANCE_DISCOVERY": "true",
             "BRIDGE_STORAGE": self.azurite.connection_string,
+            # Binding expressions (%NAME%) are resolved by the host from app settings, never from the code's
+            # defaults, so the settings that bindings name are always given.
+            **{name: SETTINGS_BY_NAME[name].default or "" for name in BINDING_SETTINGS},
         }
         env.update({key: str(value) for key, value in overrides.items()})
         return env

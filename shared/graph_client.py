@@ -25,6 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shared.rate_budget import RateBudgets, shared_budgets
+from shared.redact import redact_url_secrets
 from shared.streams import RateFamily, family_of_path
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class GraphError(Exception):
         client_request_id: str = "",
         retry_after: float | None = None,
     ) -> None:
+        message = redact_url_secrets(message)
         self.status = status
         self.code = code
         self.message = message

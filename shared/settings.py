@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from shared.clouds import Cloud, cloud_by_name
+
+if TYPE_CHECKING:
+    from shared.webhooks.resources import DesiredSubscription
+
 
 AUTH_MODES = ("managed_identity", "client_secret", "certificate", "workload_identity")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -174,7 +178,7 @@ class Settings:
     webhooks_enabled: bool
     webhook_base_url: str
     webhook_function_key: str = field(repr=False)
-    webhook_subscriptions: tuple[dict[str, Any], ...]
+    webhook_subscriptions: tuple[DesiredSubscription, ...]
     webhook_queue: str
 
     @property
@@ -242,12 +246,14 @@ class _Reader:
 
         return self.check(name, parse, False)
 
-    def url(self, name: str, *, allow_empty: bool = True) -> str:
+    def url(self, name: str, *, allow_empty: bool = True, allow_loopback_http: bool = False) -> str:
         def parse(text: str) -> str:
             if not text and allow_empty:
                 return ""
             parts = urlsplit(text)
-            if parts.scheme != "https" or not parts.hostname:
+            # Plain http only to this machine: the local dev host and simulator; nothing leaves the machine.
+            loopback_http = allow_loopback_http and parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+            if (parts.scheme != "https" and not loopback_http) or not parts.hostname:
                 raise ValueError("expected an absolute https:// URL")
             if parts.query or parts.fragment:
                 raise ValueError("expected a URL without query string or fragment")
@@ -286,8 +292,10 @@ def _parse_streams(text: str) -> tuple[str, ...]:
     return tuple(by_lower[n.lower()] for n in names)
 
 
-def _parse_subscriptions(text: str) -> tuple[dict[str, Any], ...]:
+def _parse_subscriptions(text: str) -> tuple[DesiredSubscription, ...]:
     import json
+
+    from shared.webhooks.resources import parse_desired
 
     try:
         value = json.loads(text or "[]")
@@ -295,16 +303,14 @@ def _parse_subscriptions(text: str) -> tuple[dict[str, Any], ...]:
         raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ValueError("expected a JSON list of objects")
+    desired = []
     for item in value:
-        if not isinstance(item.get("resource"), str) or not item["resource"].strip():
-            raise ValueError('every subscription needs a "resource" string')
-        if not isinstance(item.get("changeType", "updated"), str):
-            raise ValueError('"changeType" must be a string such as "created,updated"')
-        streams = item.get("streams", [])
-        if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams):
-            raise ValueError('"streams" must be a list of stream names')
-        _parse_streams(",".join(streams) or "alerts")
-    return tuple(value)
+        entry = parse_desired(item)
+        desired.append(replace(entry, streams=_parse_streams(",".join(entry.streams))))
+    keys = [(d.resource, d.change_type) for d in desired]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the same resource and changeType are listed twice")
+    return tuple(desired)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -388,13 +394,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         actions_enabled=reader.boolean("ACTIONS_ENABLED"),
         actions_max_bulk_ids=reader.integer("ACTIONS_MAX_BULK_IDS", 1, 5000),
         webhooks_enabled=reader.boolean("WEBHOOKS_ENABLED"),
-        webhook_base_url=reader.url("WEBHOOK_BASE_URL"),
+        webhook_base_url=reader.url("WEBHOOK_BASE_URL", allow_loopback_http=True),
         webhook_function_key=reader.raw("WEBHOOK_FUNCTION_KEY"),
         webhook_subscriptions=reader.check("WEBHOOK_SUBSCRIPTIONS", _parse_subscriptions, ()),
         webhook_queue=reader.name_like("WEBHOOK_QUEUE", QUEUE_RE, container_rule),
     )
     if settings.webhooks_enabled and not settings.webhook_base_url:
         reader.problems.append("WEBHOOK_BASE_URL is missing: WEBHOOKS_ENABLED=true needs the app's public URL.")
+    if settings.webhooks_enabled and not settings.webhook_function_key:
+        reader.problems.append("WEBHOOK_FUNCTION_KEY is missing: WEBHOOKS_ENABLED=true needs the function key that "
+                               "Graph sends back in the notification URL.")
     if reader.problems:
         raise SettingsError(reader.problems)
     return settings

@@ -249,6 +249,23 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
         },
         "ExportRuns": {"type": "object", "properties": {"runs": {"type": "array", "items": {"type": "object"}}}},
         "ExportStatus": {"type": "object", "properties": {"streams": {"type": "array", "items": {"type": "object"}}}},
+        "ChangeNotificationCollection": {
+            "type": "object", "description": "Microsoft Graph's changeNotificationCollection",
+            "properties": {"value": {"type": "array", "items": {"type": "object"}},
+                           "validationTokens": {"type": "array", "items": {"type": "string"}}},
+        },
+        "Subscriptions": {
+            "type": "object",
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "subscriptions": {"type": "array", "items": {"type": "object", "properties": {
+                    "tenant": {"type": "string"}, "resource": {"type": "string"}, "changeType": {"type": "string"},
+                    "streams": {"type": "array", "items": {"type": "string"}},
+                    "subscriptionId": _nullable({"type": "string"}),
+                    "expirationDateTime": _nullable({"type": "string"}),
+                    "lastError": _nullable({"type": "string"})}}},
+            },
+        },
     }
 
 
@@ -282,6 +299,8 @@ def _operation(op: Operation, tenant_ids: tuple[str, ...]) -> dict[str, Any]:
             "type": "string", "description": "true when this is the stored answer of an earlier request with the "
             "same Idempotency-Key"}}
     responses: dict[str, Any] = {str(op.success_status): success}
+    if op.extra.get("handshake"):
+        responses["200"] = {"description": "The validation token, as text/plain", "schema": {"type": "string"}}
     for status in op.errors:
         response: dict[str, Any] = {"description": STATUS_TEXT.get(status, "Error")}
         if status != 401:
@@ -294,7 +313,8 @@ def _operation(op: Operation, tenant_ids: tuple[str, ...]) -> dict[str, Any]:
         "summary": op.summary,
         "description": op.description,
         "tags": [op.tag],
-        "produces": ["application/json", "application/problem+json"],
+        "produces": ["application/json", "application/problem+json"] + (
+            ["text/plain"] if op.extra.get("handshake") else []),
         "parameters": parameters,
         "responses": responses,
     }

@@ -80,6 +80,12 @@ IDEMPOTENCY_KEY = Param(
     visibility="advanced",
 )
 
+VALIDATION_TOKEN = Param(
+    "validationToken", "query", "Validation token",
+    "Sent by Microsoft Graph when a subscription is created; echoed back as plain text.",
+    {"type": "string", "maxLength": 4096}, visibility="internal",
+)
+
 READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
 LIST_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
@@ -198,6 +204,35 @@ OPERATIONS: tuple[Operation, ...] = (
         "Per tenant and stream: cursor, lag, last success, last error, whether a pass is in progress.",
         "", success_schema="ExportStatus", success_description="The status of every stream", errors=(401, 502),
         served_by="export",
+    ),
+    # --- served by functions/webhooks.py (called by Microsoft Graph, hidden from the Logic Apps designer)
+    Operation(
+        "ReceiveChangeNotifications", "webhook_notifications", "POST", "webhooks/notifications", "Webhooks",
+        "Graph change notifications",
+        "Microsoft Graph posts change notifications here. With ?validationToken= it answers the subscription "
+        "validation handshake: 200, text/plain, the token. Otherwise it checks each notification's clientState, "
+        "queues the accepted ones for export and answers 202.",
+        "", params=(VALIDATION_TOKEN,), body="ChangeNotificationCollection", success_status=202,
+        success_description="Accepted: the trusted notifications are queued", errors=(400, 401, 413, 503),
+        served_by="webhooks", visibility="internal", extra={"bodyRequired": False, "handshake": True},
+    ),
+    Operation(
+        "ReceiveLifecycleNotifications", "webhook_lifecycle", "POST", "webhooks/lifecycle", "Webhooks",
+        "Graph lifecycle notifications",
+        "Microsoft Graph posts subscription lifecycle events here (reauthorizationRequired, subscriptionRemoved, "
+        "missed), with the same validation handshake. Accepted events are queued; the processor renews or "
+        "recreates the subscription and runs a catch-up export.",
+        "", params=(VALIDATION_TOKEN,), body="ChangeNotificationCollection", success_status=202,
+        success_description="Accepted: the trusted events are queued", errors=(400, 401, 413, 503),
+        served_by="webhooks", visibility="internal", extra={"bodyRequired": False, "handshake": True},
+    ),
+    Operation(
+        "GetSubscriptions", "webhook_subscriptions", "GET", "webhooks/subscriptions", "Webhooks",
+        "Graph subscriptions",
+        "The app's Graph change-notification subscriptions: resource, change type, streams, subscription id, "
+        "expiry, last error (the clientState secrets are never shown).",
+        "", success_schema="Subscriptions", success_description="The subscriptions", errors=(401, 502),
+        served_by="webhooks",
     ),
 )
 

@@ -1,0 +1,162 @@
+"""Graph change notifications: the notification and lifecycle endpoints, the queue processor, subscription upkeep.
+
+The two endpoints Graph calls stay light (graph-api-reference.md 6.3, 6.5): the validation handshake is answered
+before anything else is read, and notifications are checked against cached subscription records and handed to the
+queue through the output binding; the host answers 5xx if it cannot write them, so Graph retries. Everything slow
+(exports, Graph calls) happens in the queue-triggered processor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+from functions.http import handle, json_response
+from shared.problems import Problem
+from shared.webhooks.notifications import (
+    Screened,
+    SubscriptionDirectory,
+    parse_collection,
+    screen_changes,
+    screen_lifecycle,
+)
+
+log = logging.getLogger("graph_security_bridge.webhooks")
+
+bp = func.Blueprint()
+
+HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+
+_directory: tuple[object, SubscriptionDirectory] | None = None
+
+
+def subscription_directory() -> SubscriptionDirectory:
+    """The process-wide cache of subscription records, rebuilt when the settings are reloaded."""
+    global _directory
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    if _directory is None or _directory[0] is not settings:
+        def load() -> Any:
+            from shared.storage import blob_service
+            from shared.webhooks.state import SubscriptionStore
+
+            container = blob_service(settings).get_container_client(settings.state_container)
+            return SubscriptionStore(container).load()[0]
+
+        _directory = (settings, SubscriptionDirectory(load))
+    return _directory[1]
+
+
+def validation_answer(token: str) -> func.HttpResponse:
+    """The handshake: the decoded token as plain text, nothing else. nosniff keeps a browser from rendering a token
+    that contains markup as HTML."""
+    return func.HttpResponse(token, status_code=200, mimetype="text/plain", charset="utf-8",
+                             headers={"X-Content-Type-Options": "nosniff"})
+
+
+def receive(req: func.HttpRequest, out: func.Out[list[str]],
+            screen: Callable[[list[Any], SubscriptionDirectory], Screened]) -> func.HttpResponse:
+    token = req.params.get("validationToken")
+    if token is not None:
+        return validation_answer(token)
+
+    def work() -> func.HttpResponse:
+        items = parse_collection(req.get_body() or b"")
+        try:
+            screened = screen(items, subscription_directory())
+        except Exception as exc:
+            # Without the subscription records nothing can be trusted; a 503 makes Graph deliver again later.
+            log.exception("Could not read the subscription records")
+            raise Problem(503, "Cannot check notifications now", "The subscription records could not be read; "
+                          "Graph will deliver again.", headers={"Retry-After": "60"}) from exc
+        if screened.messages:
+            out.set(screened.messages)
+        if screened.dropped:
+            log.warning("Dropped %d of %d notifications: %s", sum(screened.dropped.values()), len(items),
+                        json.dumps(screened.dropped))
+        return func.HttpResponse(status_code=202)
+
+    return handle(work)
+
+
+@bp.function_name("webhook_notifications")
+@bp.route(route="webhooks/notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.queue_output(arg_name="messages", queue_name="%WEBHOOK_QUEUE%", connection="BRIDGE_STORAGE")
+def webhook_notifications(req: func.HttpRequest, messages: func.Out[list[str]]) -> func.HttpResponse:
+    return receive(req, messages, screen_changes)
+
+
+@bp.function_name("webhook_lifecycle")
+@bp.route(route="webhooks/lifecycle", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.queue_output(arg_name="messages", queue_name="%WEBHOOK_QUEUE%", connection="BRIDGE_STORAGE")
+def webhook_lifecycle(req: func.HttpRequest, messages: func.Out[list[str]]) -> func.HttpResponse:
+    return receive(req, messages, screen_lifecycle)
+
+
+def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
+    try:
+        return int(json.loads(host_json.read_text())["extensions"]["queues"]["maxDequeueCount"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return 5  # the Functions host's default
+
+
+@bp.function_name("webhook_processor")
+@bp.queue_trigger(arg_name="message", queue_name="%WEBHOOK_QUEUE%", connection="BRIDGE_STORAGE")
+def webhook_processor(message: func.QueueMessage) -> None:
+    from shared.settings import get_settings
+    from shared.webhooks.processor import NotificationProcessor, PoisonMessage, RetryLater
+
+    limit = max_dequeue_count()
+    attempt = message.dequeue_count or 1
+    then = "it moves to the poison queue" if attempt >= limit else "it will be retried"
+    try:
+        NotificationProcessor(get_settings(), max_dequeue_count=limit).process(
+            message.get_body().decode("utf-8", "replace"), attempt)
+    except PoisonMessage as exc:
+        log.error("Notification message %s cannot be processed (attempt %d of %d; %s): %s", message.id, attempt,
+                  limit, then, exc)
+        raise
+    except RetryLater as exc:
+        log.warning("Notification message %s not done (attempt %d of %d; %s): %s", message.id, attempt, limit,
+                    then, exc)
+        raise
+
+
+@bp.function_name("subscription_upkeep")
+@bp.timer_trigger(arg_name="timer", schedule="%SUBSCRIPTION_UPKEEP_SCHEDULE%", run_on_startup=False,
+                  use_monitor=True)
+def subscription_upkeep(timer: func.TimerRequest) -> None:
+    from shared.settings import get_settings
+    from shared.webhooks.upkeep import SubscriptionManager
+
+    # With WEBHOOKS_ENABLED=false nothing is desired, so this removes any subscriptions left from before.
+    summary = SubscriptionManager(get_settings()).reconcile()
+    if summary.failed:
+        raise RuntimeError("subscription upkeep failed for: " + "; ".join(summary.failed))
+
+
+@bp.function_name("webhook_subscriptions")
+@bp.route(route="webhooks/subscriptions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def webhook_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
+    def work() -> func.HttpResponse:
+        from shared.settings import get_settings
+        from shared.storage import blob_service
+        from shared.webhooks.state import SubscriptionStore
+
+        settings = get_settings()
+        try:
+            state, _ = SubscriptionStore(
+                blob_service(settings).get_container_client(settings.state_container)).load()
+        except Exception as exc:
+            log.exception("Could not read the subscription records")
+            raise Problem(502, "Storage failed", "The subscription records could not be read.") from exc
+        return json_response({"enabled": settings.webhooks_enabled,
+                              "subscriptions": [r.public() for r in state.records.values()]})
+
+    return handle(work)

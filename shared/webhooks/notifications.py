@@ -1,0 +1,185 @@
+"""The webhook's checks: what Graph posted, which items to trust, and the queue messages they become.
+
+This is the hot path Graph times (2xx within 3 s, or it retries and eventually marks the endpoint slow and drops
+notifications, graph-api-reference.md 6.5), so it does no Graph call and imports nothing heavy: the subscription
+records come from a cache that reads Blob Storage only when it is stale or meets an unknown subscription.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.problems import Problem
+from shared.webhooks.state import SubscriptionRecord, SubscriptionState
+
+log = logging.getLogger("graph_security_bridge.webhooks")
+
+# Graph batches notifications into one POST; a megabyte is thousands of them. Anything larger is not Graph.
+MAX_BODY_BYTES = 1_000_000
+MAX_RESOURCES_PER_MESSAGE = 20  # kept in a message for the logs; the export does not need them
+LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+
+
+def parse_collection(body: bytes) -> list[Any]:
+    """The `value` list of a changeNotificationCollection. Raises Problem 413 or 400."""
+    if len(body) > MAX_BODY_BYTES:
+        raise Problem(413, "Payload too large", f"A notification body holds at most {MAX_BODY_BYTES:,} bytes.")
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(400, "Malformed notification", f"The body is not JSON: {exc}.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("value"), list):
+        raise Problem(400, "Malformed notification", 'Expected a JSON object with a "value" list of notifications.')
+    return document["value"]
+
+
+class SubscriptionDirectory:
+    """Subscription records by Graph subscription id, cached in the process.
+
+    Reloaded when older than `ttl`, and when a notification names a subscription the cache does not know and the
+    cache was loaded before that notification arrived: a subscription created a moment ago (by this instance or
+    another) is then found, while concurrent unknown ids share one reload instead of causing one each.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], SubscriptionState],
+        *,
+        ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._load_started: float | None = None
+        self._by_id: dict[str, SubscriptionRecord] = {}
+        self._pending: list[SubscriptionRecord] = []
+        self.loads = 0
+
+    def _refresh(self) -> None:
+        started = self.clock()
+        state = self._load()
+        self._by_id = state.by_subscription_id()
+        self._pending = [r for r in state.records.values() if not r.subscription_id]
+        self._load_started = started
+        self.loads += 1
+
+    def lookup(self, subscription_id: str, tenant: str, arrived: float) -> list[SubscriptionRecord]:
+        """The record of `subscription_id`, or, if Graph has not told us its id yet (a notification can overtake
+        the answer to our create call), the records of `tenant` still being created. `arrived` is the clock()
+        value when the notification was received."""
+        with self._lock:
+            loaded = self._load_started
+            if loaded is None or self.clock() - loaded > self._ttl or (
+                    subscription_id not in self._by_id and loaded < arrived):
+                self._refresh()
+            record = self._by_id.get(subscription_id)
+            if record is not None:
+                return [record]
+            return [r for r in self._pending if r.tenant == tenant]
+
+    def forget(self) -> None:
+        with self._lock:
+            self._load_started = None
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+@dataclass
+class Screened:
+    messages: list[str] = field(default_factory=list)
+    accepted: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _trusted_record(item: Any, directory: SubscriptionDirectory, screened: Screened,
+                    arrived: float) -> SubscriptionRecord | None:
+    """The record an item belongs to, if its clientState proves it comes from Graph for our subscription."""
+    if not isinstance(item, dict):
+        screened.drop("not an object")
+        return None
+    subscription_id, tenant, client_state = (item.get(k) for k in ("subscriptionId", "tenantId", "clientState"))
+    if not isinstance(subscription_id, str) or not isinstance(tenant, str) or not isinstance(client_state, str):
+        screened.drop("missing subscriptionId, tenantId or clientState")
+        return None
+    # Every candidate is compared, so the time taken does not say which one (if any) matched.
+    candidates = directory.lookup(subscription_id, tenant, arrived)
+    matches = [r for r in candidates if _same_secret(client_state, r.client_state)]
+    if not matches or matches[0].tenant.lower() != tenant.lower():
+        screened.drop("unknown subscription or wrong clientState")
+        log.warning("Dropped a notification for subscription %s (tenant %s): unknown subscription or wrong "
+                    "clientState", subscription_id[:64], tenant[:64])
+        return None
+    return matches[0]
+
+
+def screen_changes(items: list[Any], directory: SubscriptionDirectory) -> Screened:
+    """Trusted change notifications, grouped into one queue message per tenant and set of streams: a burst of
+    notifications in one POST is one export request, and duplicates collapse."""
+    screened = Screened()
+    groups: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+    received, arrived = _now(), directory.clock()
+    for item in items:
+        record = _trusted_record(item, directory, screened, arrived)
+        if record is None:
+            continue
+        if "lifecycleEvent" in item:
+            screened.drop("lifecycle event sent to the notification URL")
+            continue
+        screened.accepted += 1
+        group = groups.setdefault((record.tenant, tuple(record.streams)), {
+            "kind": "change", "tenant": record.tenant, "streams": list(record.streams), "receivedAt": received,
+            "subscriptionIds": [], "resources": [], "count": 0,
+        })
+        group["count"] += 1
+        if record.subscription_id and record.subscription_id not in group["subscriptionIds"]:
+            group["subscriptionIds"].append(record.subscription_id)
+        resource = item.get("resource")
+        resources = group["resources"]
+        if isinstance(resource, str) and len(resources) < MAX_RESOURCES_PER_MESSAGE and resource[:256] not in resources:
+            resources.append(resource[:256])
+    screened.messages = [json.dumps(g, separators=(",", ":")) for g in groups.values()]
+    return screened
+
+
+def screen_lifecycle(items: list[Any], directory: SubscriptionDirectory) -> Screened:
+    """Trusted lifecycle notifications, one queue message per subscription and event."""
+    screened = Screened()
+    seen: set[tuple[str, str]] = set()
+    received, arrived = _now(), directory.clock()
+    for item in items:
+        record = _trusted_record(item, directory, screened, arrived)
+        if record is None:
+            continue
+        event = item.get("lifecycleEvent")
+        if event not in LIFECYCLE_EVENTS:
+            screened.drop("unknown lifecycleEvent")
+            log.warning("Dropped a lifecycle notification with an unknown event %r", str(event)[:64])
+            continue
+        screened.accepted += 1
+        if (record.key, event) in seen:
+            continue
+        seen.add((record.key, event))
+        screened.messages.append(json.dumps({
+            "kind": "lifecycle", "event": event, "tenant": record.tenant, "key": record.key,
+            "subscriptionId": item.get("subscriptionId"), "streams": list(record.streams), "receivedAt": received,
+        }, separators=(",", ":")))
+    return screened

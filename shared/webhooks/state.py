@@ -1,0 +1,108 @@
+"""The app's Graph subscriptions, as one JSON blob in STATE_CONTAINER (`webhooks/subscriptions.json`).
+
+One record per desired subscription and tenant, keyed by DesiredSubscription.key(): Graph's subscription id, the
+expiry, and the clientState Graph echoes in every notification (a secret: never logged, never answered by the status
+endpoint). The blob is written with ETag optimistic concurrency: the upkeep timer and the lifecycle handling can run
+at the same time on different instances, and neither may undo the other's change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+
+log = logging.getLogger("graph_security_bridge.webhooks")
+
+STATE_BLOB = "webhooks/subscriptions.json"
+MAX_WRITE_ATTEMPTS = 8
+
+
+@dataclass
+class SubscriptionRecord:
+    key: str
+    tenant: str
+    resource: str
+    change_type: str
+    streams: list[str]
+    client_state: str = field(repr=False)
+    subscription_id: str | None = None  # None while Graph is creating it (the handshake runs meanwhile)
+    expires_at: str | None = None
+    created_at: str | None = None
+    renewed_at: str | None = None
+    last_error: str | None = None
+    endpoint_hash: str | None = None  # of the notification URLs (key included): a rotated key means recreate
+
+    def public(self) -> dict[str, Any]:
+        """What the status endpoint shows: everything but the clientState."""
+        return {
+            "tenant": self.tenant, "resource": self.resource, "changeType": self.change_type,
+            "streams": self.streams, "subscriptionId": self.subscription_id, "expirationDateTime": self.expires_at,
+            "createdDateTime": self.created_at, "renewedDateTime": self.renewed_at, "lastError": self.last_error,
+        }
+
+
+class SubscriptionState:
+    """The records, by key."""
+
+    def __init__(self, records: dict[str, SubscriptionRecord] | None = None) -> None:
+        self.records: dict[str, SubscriptionRecord] = records or {}
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> SubscriptionState:
+        data = json.loads(raw)
+        return cls({key: SubscriptionRecord(**value) for key, value in data.get("subscriptions", {}).items()})
+
+    def to_json(self) -> str:
+        return json.dumps({"version": 1, "subscriptions": {k: asdict(v) for k, v in self.records.items()}},
+                          separators=(",", ":"))
+
+    def by_subscription_id(self) -> dict[str, SubscriptionRecord]:
+        return {r.subscription_id: r for r in self.records.values() if r.subscription_id}
+
+
+class StateConflict(Exception):
+    """The state blob changed MAX_WRITE_ATTEMPTS times while we tried to update it."""
+
+
+class SubscriptionStore:
+    def __init__(self, container: ContainerClient) -> None:
+        self._blob = container.get_blob_client(STATE_BLOB)
+        self._container = container
+
+    def load(self) -> tuple[SubscriptionState, str | None]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            downloader = self._blob.download_blob()
+        except ResourceNotFoundError:
+            return SubscriptionState(), None
+        return SubscriptionState.from_json(downloader.readall()), downloader.properties.etag
+
+    def update(self, change: Callable[[SubscriptionState], None]) -> SubscriptionState:
+        """Apply `change` to the latest state and write it if nobody wrote in between; otherwise reload and apply
+        it again. `change` must therefore be a pure function of the state it is given."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+
+        from shared.export_engine import ensure_container
+
+        ensure_container(self._container)
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            state, etag = self.load()
+            change(state)
+            try:
+                if etag is None:
+                    self._blob.upload_blob(state.to_json(), overwrite=False)
+                else:
+                    self._blob.upload_blob(state.to_json(), overwrite=True, etag=etag,
+                                           match_condition=MatchConditions.IfNotModified)
+                return state
+            except (ResourceExistsError, ResourceModifiedError):
+                log.info("Subscription state changed while updating it; applying the change again")
+        raise StateConflict(f"{STATE_BLOB} kept changing; gave up after {MAX_WRITE_ATTEMPTS} attempts")

@@ -1,0 +1,327 @@
+"""Keeping the desired Graph subscriptions alive: create, renew, recreate, delete (graph-api-reference.md 6.2).
+
+Desired = WEBHOOK_SUBSCRIPTIONS x GRAPH_TENANT_IDS (nothing when WEBHOOKS_ENABLED is false, so turning webhooks off
+and letting the upkeep run once removes them). Each reconcile:
+- creates what is missing, with a fresh random clientState (written to the state before Graph is asked, because a
+  first notification can overtake Graph's answer);
+- renews a subscription once less than half its lifetime is left (renewing also reauthorizes it), and recreates it
+  when Graph no longer knows it (404) or it has expired;
+- deletes subscriptions no longer desired, and subscriptions of ours that the state does not know (a create whose
+  answer was lost, a lost state blob): Graph's list is matched on the notification URL.
+Secrets (clientState, the function key in the notification URL) never reach a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from shared.redact import redact_url_secrets as redact
+from shared.webhooks.resources import DesiredSubscription
+from shared.webhooks.state import SubscriptionRecord, SubscriptionState, SubscriptionStore
+
+if TYPE_CHECKING:
+    from shared.graph_client import GraphClient
+    from shared.settings import Settings
+
+log = logging.getLogger("graph_security_bridge.webhooks")
+
+ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix (a test keeps them in step)
+NOTIFICATION_ROUTE = "webhooks/notifications"
+LIFECYCLE_ROUTE = "webhooks/lifecycle"
+EXPIRY_MARGIN = timedelta(minutes=5)  # ask a little less than the maximum: clocks differ, Graph refuses more
+CLIENT_STATE_BYTES = 48  # 64 URL-safe characters; Graph allows 128
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
+
+
+@dataclass
+class UpkeepSummary:
+    created: int = 0
+    renewed: int = 0
+    recreated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class SubscriptionManager:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: SubscriptionStore | None = None,
+        client_factory: Callable[[str], GraphClient] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        from shared.graph_client import GraphClient
+        from shared.storage import blob_service
+
+        self.settings = settings
+        self.store = store or SubscriptionStore(blob_service(settings).get_container_client(settings.state_container))
+        self._client_factory = client_factory or (lambda tenant: GraphClient(settings, tenant))
+        self._clients: dict[str, GraphClient] = {}
+        self._clock = clock
+
+    # --- what we want
+
+    def desired(self) -> dict[str, tuple[str, DesiredSubscription]]:
+        if not self.settings.webhooks_enabled:
+            return {}
+        return {d.key(tenant): (tenant, d) for tenant in self.settings.tenant_ids
+                for d in self.settings.webhook_subscriptions}
+
+    def url(self, route: str) -> str:
+        base = f"{self.settings.webhook_base_url.rstrip('/')}/{ROUTE_PREFIX}/{route}"
+        key = self.settings.webhook_function_key
+        # Graph echoes the query string on every delivery, so the function key travels with it.
+        return f"{base}?code={quote(key, safe='')}" if key else base
+
+    def endpoint_hash(self) -> str:
+        """Changes when the notification URLs do (a rotated function key, a new base URL): Graph would then call
+        an address that no longer answers, so the subscription is recreated."""
+        text = f"{self.url(NOTIFICATION_ROUTE)}|{self.url(LIFECYCLE_ROUTE)}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _client(self, tenant: str) -> GraphClient:
+        if tenant not in self._clients:
+            self._clients[tenant] = self._client_factory(tenant)
+        return self._clients[tenant]
+
+    # --- one reconcile pass (the upkeep timer)
+
+    def reconcile(self) -> UpkeepSummary:
+        summary = UpkeepSummary()
+        desired = self.desired()
+        state, _ = self.store.load()
+        if not desired and not state.records:
+            log.info("subscription upkeep: no subscriptions desired or recorded")
+            return summary
+        live = self._list_ours(desired)  # tenant -> ids Graph has for our URL (absent: could not list)
+        now = self._clock()
+        for key, (tenant, wanted) in desired.items():
+            record = state.records.get(key)
+            try:
+                if record is None or not record.subscription_id:
+                    self.create(key, tenant, wanted)
+                    summary.created += 1
+                    continue
+                if list(wanted.streams) != record.streams:
+                    self._save(key, lambda r, s=list(wanted.streams): setattr(r, "streams", s))
+                expires = _parse(record.expires_at)
+                gone = tenant in live and record.subscription_id not in live[tenant]
+                moved = record.endpoint_hash != self.endpoint_hash()
+                if gone or moved or expires is None or expires <= now + timedelta(minutes=1):
+                    # Graph deletes a subscription that was not renewed in time (or removed it itself).
+                    why = ("is gone from Graph" if gone else "points at an old URL or function key" if moved
+                           else "has expired")
+                    log.info("Subscription %s for %s (tenant %s) %s; recreating it", record.subscription_id,
+                             wanted.resource, tenant, why)
+                    self.create(key, tenant, wanted, replacing=None if gone else record.subscription_id)
+                    live.get(tenant, {}).pop(record.subscription_id, None)  # handled: not a stray
+                    summary.recreated += 1
+                elif expires - now < timedelta(minutes=wanted.lifetime_minutes) / 2:
+                    if self.renew(key):
+                        summary.renewed += 1
+                    else:
+                        summary.recreated += 1
+                else:
+                    summary.unchanged += 1
+            except Exception as exc:  # one subscription's failure must not stop the others
+                summary.failed.append(f"{wanted.resource} (tenant {tenant}): {redact(str(exc))}")
+                self._record_error(key, exc)
+        for key, record in list(state.records.items()):
+            if key not in desired:
+                try:
+                    self.delete(record)
+                    summary.deleted += 1
+                    live.get(record.tenant, {}).pop(record.subscription_id or "", None)
+                except Exception as exc:
+                    summary.failed.append(f"delete {record.resource} (tenant {record.tenant}): {redact(str(exc))}")
+        summary.deleted += self._delete_strays(live)
+        log.info("subscription upkeep %s", json.dumps(summary.as_dict()))
+        return summary
+
+    # --- single operations (also used by the lifecycle handling)
+
+    def create(self, key: str, tenant: str, wanted: DesiredSubscription, *, replacing: str | None = None) -> str:
+        """Create the subscription for `key` (replacing an old one, if given). Returns Graph's id."""
+        client_state = secrets.token_urlsafe(CLIENT_STATE_BYTES)
+        endpoint = self.endpoint_hash()
+
+        def pending(state: SubscriptionState) -> None:
+            state.records[key] = SubscriptionRecord(
+                key=key, tenant=tenant, resource=wanted.resource, change_type=wanted.change_type,
+                streams=list(wanted.streams), client_state=client_state)
+
+        self.store.update(pending)
+        expires = self._clock() + timedelta(minutes=wanted.lifetime_minutes) - EXPIRY_MARGIN
+        body = {
+            "changeType": wanted.change_type,
+            "notificationUrl": self.url(NOTIFICATION_ROUTE),
+            "lifecycleNotificationUrl": self.url(LIFECYCLE_ROUTE),
+            "resource": wanted.resource,
+            "expirationDateTime": _iso(expires),
+            "clientState": client_state,
+            "latestSupportedTlsVersion": "v1_2",
+        }
+        created = self._client(tenant).request("POST", "/subscriptions", json_body=body).body or {}
+        subscription_id = str(created.get("id") or "")
+        if not subscription_id:
+            raise RuntimeError("Graph created a subscription but did not say its id")
+
+        def done(record: SubscriptionRecord) -> None:
+            record.subscription_id = subscription_id
+            record.expires_at = str(created.get("expirationDateTime") or _iso(expires))
+            record.created_at = record.renewed_at = _iso(self._clock())
+            record.last_error = None
+            record.endpoint_hash = endpoint
+
+        self._save(key, done)
+        log.info("Created subscription %s for %s (tenant %s), expires %s", subscription_id, wanted.resource,
+                 tenant, _iso(expires))
+        if replacing and replacing != subscription_id:
+            self._delete_id(tenant, replacing)
+        return subscription_id
+
+    def renew(self, key: str) -> bool:
+        """Extend the subscription to its full lifetime (this also reauthorizes it). Recreates it if Graph no longer
+        knows it. Returns True if renewed, False if it had to be recreated."""
+        from shared.graph_client import GraphError
+
+        desired = self.desired()
+        state, _ = self.store.load()
+        record = state.records.get(key)
+        if key not in desired or record is None:
+            raise KeyError(f"no desired subscription {key}")
+        tenant, wanted = desired[key]
+        if not record.subscription_id:
+            self.create(key, tenant, wanted)
+            return False
+        expires = self._clock() + timedelta(minutes=wanted.lifetime_minutes) - EXPIRY_MARGIN
+        try:
+            answer = self._client(tenant).request(
+                "PATCH", f"/subscriptions/{quote(record.subscription_id, safe='')}",
+                json_body={"expirationDateTime": _iso(expires)}).body or {}
+        except GraphError as exc:
+            if exc.status != 404:
+                raise
+            log.info("Graph no longer knows subscription %s for %s; recreating it", record.subscription_id,
+                     wanted.resource)
+            self.create(key, tenant, wanted)
+            return False
+
+        def renewed(r: SubscriptionRecord) -> None:
+            r.expires_at = str(answer.get("expirationDateTime") or _iso(expires))
+            r.renewed_at = _iso(self._clock())
+            r.last_error = None
+
+        self._save(key, renewed)
+        log.info("Renewed subscription %s for %s until %s", record.subscription_id, wanted.resource, _iso(expires))
+        return True
+
+    def recreate(self, key: str) -> str:
+        desired = self.desired()
+        if key not in desired:
+            raise KeyError(f"no desired subscription {key}")
+        tenant, wanted = desired[key]
+        state, _ = self.store.load()
+        old = state.records.get(key)
+        return self.create(key, tenant, wanted, replacing=old.subscription_id if old else None)
+
+    def delete(self, record: SubscriptionRecord) -> None:
+        if record.subscription_id:
+            self._delete_id(record.tenant, record.subscription_id)
+        self.store.update(lambda state: state.records.pop(record.key, None))
+        log.info("Deleted subscription %s for %s (tenant %s): no longer desired", record.subscription_id,
+                 record.resource, record.tenant)
+
+    # --- helpers
+
+    def _delete_id(self, tenant: str, subscription_id: str) -> None:
+        from shared.graph_client import GraphError
+
+        try:
+            self._client(tenant).request("DELETE", f"/subscriptions/{quote(subscription_id, safe='')}")
+        except GraphError as exc:
+            if exc.status != 404:  # already gone is what we wanted
+                raise
+
+    def _list_ours(self, desired: dict[str, tuple[str, DesiredSubscription]]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Graph's subscriptions that point at our notification URL, per tenant, by id. A tenant whose list
+        cannot be read is left out: its records are then trusted as they are."""
+        ours = urlsplit(self.url(NOTIFICATION_ROUTE))
+        tenants = {tenant for tenant, _ in desired.values()} | set(self.settings.tenant_ids)
+        live: dict[str, dict[str, dict[str, Any]]] = {}
+        for tenant in sorted(tenants):
+            try:
+                listed = self._client(tenant).get("/subscriptions") or {}
+            except Exception as exc:
+                log.warning("Could not list the subscriptions of tenant %s: %s", tenant, redact(str(exc)))
+                continue
+            live[tenant] = {}
+            for item in listed.get("value", []):
+                url = urlsplit(str(item.get("notificationUrl") or ""))
+                if (url.scheme, url.netloc.lower(), url.path) == (ours.scheme, ours.netloc.lower(), ours.path):
+                    live[tenant][str(item.get("id"))] = item
+        return live
+
+    def _delete_strays(self, live: dict[str, dict[str, dict[str, Any]]]) -> int:
+        """Delete subscriptions of ours that the state does not know: a create whose answer was lost, a state blob
+        that was lost, another deployment's leftovers at the same URL."""
+        state, _ = self.store.load()
+        known = {r.subscription_id for r in state.records.values() if r.subscription_id}
+        # A record without an id is a create in flight (the lifecycle handling may be creating one right now):
+        # its subscription is not a stray, so that tenant waits for the next upkeep.
+        creating = {r.tenant for r in state.records.values() if not r.subscription_id}
+        deleted = 0
+        for tenant, items in live.items():
+            if tenant in creating:
+                continue
+            for subscription_id, item in items.items():
+                if subscription_id in known:
+                    continue
+                try:
+                    self._delete_id(tenant, subscription_id)
+                    deleted += 1
+                    log.info("Deleted stray subscription %s (%s) of tenant %s", subscription_id,
+                             item.get("resource"), tenant)
+                except Exception as exc:
+                    log.warning("Could not delete stray subscription %s: %s", subscription_id, redact(str(exc)))
+        return deleted
+
+    def _save(self, key: str, change: Callable[[SubscriptionRecord], None]) -> None:
+        def apply(state: SubscriptionState) -> None:
+            record = state.records.get(key)
+            if record is not None:
+                change(record)
+
+        self.store.update(apply)
+
+    def _record_error(self, key: str, exc: Exception) -> None:
+        message = redact(str(exc))[:1000]
+        log.error("Subscription upkeep failed for %s: %s", key, message)
+        try:
+            self._save(key, lambda r: setattr(r, "last_error", message))
+        except Exception:
+            log.exception("Could not record the upkeep error for %s", key)
