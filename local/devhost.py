@@ -1182,6 +1182,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="an extra app setting (repeatable), e.g. --set ACTIONS_ENABLED=false")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # As host.json does for Azure.Core: the SDKs' per-request logging would drown the app's lines (the queue
+    # listener polls several times a second).
+    logging.getLogger("azure").setLevel(logging.WARNING)
 
     from local.azurite import ACCOUNT
     from local.graphsim import SimConfig
