@@ -361,6 +361,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
 
     container_rule = "expected 3-63 lowercase letters, digits or single hyphens"
+    webhooks_on = reader.boolean("WEBHOOKS_ENABLED")
     settings = Settings(
         cloud=cloud,
         graph_root=reader.url("GRAPH_ENDPOINT") or cloud.graph_root,
@@ -393,10 +394,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gzip_level=reader.integer("EXPORT_GZIP_LEVEL", 1, 9),
         actions_enabled=reader.boolean("ACTIONS_ENABLED"),
         actions_max_bulk_ids=reader.integer("ACTIONS_MAX_BULK_IDS", 1, 5000),
-        webhooks_enabled=reader.boolean("WEBHOOKS_ENABLED"),
+        webhooks_enabled=webhooks_on,
         webhook_base_url=reader.url("WEBHOOK_BASE_URL", allow_loopback_http=True),
         webhook_function_key=reader.raw("WEBHOOK_FUNCTION_KEY"),
-        webhook_subscriptions=reader.check("WEBHOOK_SUBSCRIPTIONS", _parse_subscriptions, ()),
+        # Checked only when webhooks are on: a draft list must not stop the export while they are off.
+        webhook_subscriptions=(reader.check("WEBHOOK_SUBSCRIPTIONS", _parse_subscriptions, ())
+                               if webhooks_on else ()),
         webhook_queue=reader.name_like("WEBHOOK_QUEUE", QUEUE_RE, container_rule),
     )
     if settings.webhooks_enabled and not settings.webhook_base_url:

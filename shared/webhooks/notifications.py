@@ -62,21 +62,21 @@ class SubscriptionDirectory:
         self._lock = threading.Lock()
         self._load_started: float | None = None
         self._by_id: dict[str, SubscriptionRecord] = {}
-        self._pending: list[SubscriptionRecord] = []
+        self._pending: list[SubscriptionRecord] = []  # records with a create in flight
         self.loads = 0
 
     def _refresh(self) -> None:
         started = self.clock()
         state = self._load()
         self._by_id = state.by_subscription_id()
-        self._pending = [r for r in state.records.values() if not r.subscription_id]
+        self._pending = [r for r in state.records.values() if r.pending_client_state]
         self._load_started = started
         self.loads += 1
 
-    def lookup(self, subscription_id: str, tenant: str, arrived: float) -> list[SubscriptionRecord]:
-        """The record of `subscription_id`, or, if Graph has not told us its id yet (a notification can overtake
-        the answer to our create call), the records of `tenant` still being created. `arrived` is the clock()
-        value when the notification was received."""
+    def lookup(self, subscription_id: str, tenant: str, arrived: float) -> list[tuple[SubscriptionRecord, str]]:
+        """(record, clientState to expect) for `subscription_id`, or, if Graph has not told us its id yet (a
+        notification can overtake the answer to our create call), for the creates of `tenant` in flight.
+        `arrived` is the clock() value when the notification was received."""
         with self._lock:
             loaded = self._load_started
             if loaded is None or self.clock() - loaded > self._ttl or (
@@ -84,8 +84,8 @@ class SubscriptionDirectory:
                 self._refresh()
             record = self._by_id.get(subscription_id)
             if record is not None:
-                return [record]
-            return [r for r in self._pending if r.tenant == tenant]
+                return [(record, record.client_state)]
+            return [(r, r.pending_client_state or "") for r in self._pending if r.tenant == tenant]
 
     def forget(self) -> None:
         with self._lock:
@@ -122,7 +122,7 @@ def _trusted_record(item: Any, directory: SubscriptionDirectory, screened: Scree
         return None
     # Every candidate is compared, so the time taken does not say which one (if any) matched.
     candidates = directory.lookup(subscription_id, tenant, arrived)
-    matches = [r for r in candidates if _same_secret(client_state, r.client_state)]
+    matches = [record for record, secret in candidates if secret and _same_secret(client_state, secret)]
     if not matches or matches[0].tenant.lower() != tenant.lower():
         screened.drop("unknown subscription or wrong clientState")
         log.warning("Dropped a notification for subscription %s (tenant %s): unknown subscription or wrong "

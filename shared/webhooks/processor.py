@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("graph_security_bridge.webhooks")
 
 RUNS_PREFIX = "webhooks/runs"
+# host.json functionTimeout is 10 minutes; one message (up to a few streams, each waiting for a sibling and then
+# exporting) stays well inside it so that the worker is never recycled under other invocations.
+MESSAGE_BUDGET_SECONDS = 480.0
+LOCK_WAIT_SECONDS = 120.0
 DEFAULT_MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
 
 
@@ -62,7 +67,8 @@ def _now() -> str:
 
 
 class RunLog:
-    """Start time of the last successful notification-driven export, per tenant and stream."""
+    """Per tenant and stream: when the last notification-driven export started (`startedAt`, successful ones) and
+    when the last one was attempted at all (`attemptedAt`, failures included)."""
 
     def __init__(self, container: ContainerClient) -> None:
         self._container = container
@@ -70,19 +76,22 @@ class RunLog:
     def _blob(self, tenant: str, stream: str) -> Any:
         return self._container.get_blob_client(f"{RUNS_PREFIX}/{tenant}/{stream}.json")
 
-    def last_start(self, tenant: str, stream: str) -> str:
+    def read(self, tenant: str, stream: str) -> dict[str, str]:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return str(json.loads(self._blob(tenant, stream).download_blob().readall()).get("startedAt") or "")
+            return dict(json.loads(self._blob(tenant, stream).download_blob().readall()))
         except ResourceNotFoundError:
-            return ""
+            return {}
 
-    def record(self, tenant: str, stream: str, started_at: str) -> None:
+    def record(self, tenant: str, stream: str, started_at: str, *, succeeded: bool) -> None:
         # Only forward: a slower run that started earlier must not hide a later one. Two writers racing here at
         # worst cause one extra export.
-        if started_at > self.last_start(tenant, stream):
-            self._blob(tenant, stream).upload_blob(json.dumps({"startedAt": started_at}), overwrite=True)
+        entry = self.read(tenant, stream)
+        entry["attemptedAt"] = max(entry.get("attemptedAt", ""), started_at)
+        if succeeded:
+            entry["startedAt"] = max(entry.get("startedAt", ""), started_at)
+        self._blob(tenant, stream).upload_blob(json.dumps(entry), overwrite=True)
 
 
 _stream_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -153,33 +162,54 @@ class NotificationProcessor:
 
     def _export(self, tenant: str, streams: list[str], received_at: str, result: ProcessResult,
                 last_attempt: bool) -> None:
+        deadline = time.monotonic() + MESSAGE_BUDGET_SECONDS
         failures: list[str] = []
         waiting: list[str] = []
         for stream in streams:
             if stream not in self.settings.export_streams:
                 log.info("Notification for stream %s, which is not in EXPORT_STREAMS: ignored", stream)
                 continue
-            with _stream_lock(tenant, stream):
-                if self.runs.last_start(tenant, stream) >= received_at:
+            lock = _stream_lock(tenant, stream)
+            # Wait a little for a run of this stream in this process (it may cover us), never past the budget.
+            if not lock.acquire(timeout=max(0.0, min(LOCK_WAIT_SECONDS, deadline - time.monotonic() - 60))):
+                waiting.append(f"{stream}: busy in this process")
+                continue
+            try:
+                runs = self.runs.read(tenant, stream)
+                if runs.get("startedAt", "") >= received_at:
                     result.coalesced.append(stream)
                     continue
+                if runs.get("attemptedAt", "") >= received_at:
+                    # Another message's export started after this notification and failed: repeating it now
+                    # would only multiply the load on a failing Graph. The timer retries on its schedule.
+                    result.left_to_timer.append(stream)
+                    continue
+                remaining = deadline - time.monotonic() - 30
+                if remaining < 30:
+                    waiting.append(f"{stream}: no time left in this invocation")
+                    continue
+                budget = min(float(self.settings.time_budget_seconds), remaining)
                 started = _now()
-                summary = self.engine.run(stream, tenant)
+                summary = self.engine.run(stream, tenant, time_budget_seconds=budget)
                 if summary.status == "ok":
-                    self.runs.record(tenant, stream, started)
+                    self.runs.record(tenant, stream, started, succeeded=True)
                     result.exported.append(stream)
                 elif summary.status in ("skipped", "partial"):
                     waiting.append(f"{stream}: {summary.status} ({summary.error or 'time budget'})")
                 else:
+                    self.runs.record(tenant, stream, started, succeeded=False)
                     failures.append(f"{stream}: {summary.error}")
-        if failures:
-            raise RetryLater("export failed: " + "; ".join(failures))
-        if waiting:
-            if last_attempt:
-                result.left_to_timer.extend(w.split(":", 1)[0] for w in waiting)
-                log.info("Left to the export timer after the last attempt: %s", "; ".join(waiting))
-            else:
-                raise RetryLater("export did not complete yet: " + "; ".join(waiting))
+            finally:
+                lock.release()
+        not_done = failures + waiting
+        if not not_done:
+            return
+        if last_attempt:
+            # Not poison: the message was fine, the export was not possible now. The timer guarantees completeness.
+            result.left_to_timer.extend(item.split(":", 1)[0] for item in not_done)
+            log.warning("Left to the export timer after the last attempt: %s", "; ".join(not_done))
+            return
+        raise RetryLater(("export failed: " if failures else "export did not complete yet: ") + "; ".join(not_done))
 
     def _lifecycle(self, message: dict[str, Any], last_attempt: bool) -> ProcessResult:
         event, key = message.get("event"), message.get("key")
@@ -213,10 +243,24 @@ class NotificationProcessor:
         except PoisonMessage:
             raise
         except Exception as exc:
-            raise RetryLater(f"{event}: {redact_url_secrets(str(exc))}") from exc
+            # The upkeep renews a flagged record at its next run whatever its expiry, so a failed reauthorization
+            # does not leave Graph's delivery paused until the half-lifetime renewal.
+            self._flag_for_renewal(manager, key)
+            raise RetryLater(f"{event}: {redact_url_secrets(str(exc))}") from None
         if event in ("subscriptionRemoved", "missed"):
             # Notifications were (or may have been) lost: catch up now rather than at the next timer.
             self._export(message["tenant"], message["streams"], message["receivedAt"], result, last_attempt)
         log.info("lifecycle processed %s", json.dumps({"event": event, "subscription": result.subscription,
                                                        "exported": result.exported}))
         return result
+
+    @staticmethod
+    def _flag_for_renewal(manager: SubscriptionManager, key: str) -> None:
+        def flag(state: Any) -> None:
+            if key in state.records:
+                state.records[key].renew_due = True
+
+        try:
+            manager.store.update(flag)
+        except Exception:
+            log.exception("Could not flag subscription %s for renewal", key)

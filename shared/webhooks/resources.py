@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 
 CHANGE_TYPES = ("created", "updated", "deleted")
+MIN_LIFETIME_MINUTES = 180
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,10 @@ def parse_desired(item: dict[str, object]) -> DesiredSubscription:
     resource = resource.strip().lstrip("/")
     row = subscribable_for(resource)
     lifetime = item.get("lifetimeMinutes")
-    if lifetime is not None and (not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime < 45):
-        raise ValueError(f"{resource}: lifetimeMinutes must be a whole number of minutes, at least 45")
+    if lifetime is not None and (not isinstance(lifetime, int) or isinstance(lifetime, bool)
+                                 or lifetime < MIN_LIFETIME_MINUTES):
+        raise ValueError(f"{resource}: lifetimeMinutes must be a whole number of minutes, at least "
+                         f"{MIN_LIFETIME_MINUTES} (the upkeep runs hourly and renews at half the lifetime)")
     if row is None and lifetime is None:
         known = ", ".join(r.prefix for r in SUBSCRIBABLE)
         raise ValueError(f"{resource}: Graph sends change notifications for {known} among the resources this app "

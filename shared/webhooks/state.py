@@ -37,6 +37,11 @@ class SubscriptionRecord:
     renewed_at: str | None = None
     last_error: str | None = None
     endpoint_hash: str | None = None  # of the notification URLs (key included): a rotated key means recreate
+    # A create in flight: its clientState is trusted next to the current one (Graph's first notification can
+    # overtake its answer), and the current subscription keeps working until the new one replaces it.
+    pending_client_state: str | None = field(default=None, repr=False)
+    pending_since: str | None = None
+    renew_due: bool = False  # a reauthorization failed: the next upkeep renews whatever the expiry
 
     def public(self) -> dict[str, Any]:
         """What the status endpoint shows: everything but the clientState."""

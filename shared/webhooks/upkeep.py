@@ -39,6 +39,7 @@ NOTIFICATION_ROUTE = "webhooks/notifications"
 LIFECYCLE_ROUTE = "webhooks/lifecycle"
 EXPIRY_MARGIN = timedelta(minutes=5)  # ask a little less than the maximum: clocks differ, Graph refuses more
 CLIENT_STATE_BYTES = 48  # 64 URL-safe characters; Graph allows 128
+STALE_PENDING = timedelta(minutes=10)  # far above Graph's 10 s handshake and our retries
 
 
 def _iso(moment: datetime) -> str:
@@ -137,10 +138,10 @@ class SubscriptionManager:
                            else "has expired")
                     log.info("Subscription %s for %s (tenant %s) %s; recreating it", record.subscription_id,
                              wanted.resource, tenant, why)
-                    self.create(key, tenant, wanted, replacing=None if gone else record.subscription_id)
+                    self.create(key, tenant, wanted)  # deletes the old one (a 404 is fine)
                     live.get(tenant, {}).pop(record.subscription_id, None)  # handled: not a stray
                     summary.recreated += 1
-                elif expires - now < timedelta(minutes=wanted.lifetime_minutes) / 2:
+                elif record.renew_due or expires - now < timedelta(minutes=wanted.lifetime_minutes) / 2:
                     if self.renew(key):
                         summary.renewed += 1
                     else:
@@ -164,15 +165,25 @@ class SubscriptionManager:
 
     # --- single operations (also used by the lifecycle handling)
 
-    def create(self, key: str, tenant: str, wanted: DesiredSubscription, *, replacing: str | None = None) -> str:
-        """Create the subscription for `key` (replacing an old one, if given). Returns Graph's id."""
+    def create(self, key: str, tenant: str, wanted: DesiredSubscription) -> str:
+        """Create the subscription for `key`; once Graph has it, it replaces the record's current one (which is
+        then deleted). Returns Graph's id.
+
+        The new clientState is recorded as *pending* first, so that the webhook trusts it from the moment Graph
+        knows it, while the current subscription keeps working. If two creates overlap (the upkeep and a lifecycle
+        event), the later one to start wins and the other deletes what it made: a record never holds one create's
+        id with the other's clientState."""
         client_state = secrets.token_urlsafe(CLIENT_STATE_BYTES)
         endpoint = self.endpoint_hash()
 
         def pending(state: SubscriptionState) -> None:
-            state.records[key] = SubscriptionRecord(
-                key=key, tenant=tenant, resource=wanted.resource, change_type=wanted.change_type,
-                streams=list(wanted.streams), client_state=client_state)
+            record = state.records.get(key)
+            if record is None:
+                record = state.records[key] = SubscriptionRecord(
+                    key=key, tenant=tenant, resource=wanted.resource, change_type=wanted.change_type,
+                    streams=list(wanted.streams), client_state="")
+            record.pending_client_state = client_state
+            record.pending_since = _iso(self._clock())
 
         self.store.update(pending)
         expires = self._clock() + timedelta(minutes=wanted.lifetime_minutes) - EXPIRY_MARGIN
@@ -185,23 +196,49 @@ class SubscriptionManager:
             "clientState": client_state,
             "latestSupportedTlsVersion": "v1_2",
         }
-        created = self._client(tenant).request("POST", "/subscriptions", json_body=body).body or {}
-        subscription_id = str(created.get("id") or "")
-        if not subscription_id:
-            raise RuntimeError("Graph created a subscription but did not say its id")
+        try:
+            created = self._client(tenant).request("POST", "/subscriptions", json_body=body).body or {}
+            subscription_id = str(created.get("id") or "")
+            if not subscription_id:
+                raise RuntimeError("Graph created a subscription but did not say its id")
+        except Exception:
+            def abandon(record: SubscriptionRecord) -> None:
+                if record.pending_client_state == client_state:
+                    record.pending_client_state = record.pending_since = None
 
-        def done(record: SubscriptionRecord) -> None:
+            self._save(key, abandon)
+            raise
+        outcome: dict[str, str | None] = {}
+
+        def done(state: SubscriptionState) -> None:
+            outcome.clear()
+            record = state.records.get(key)
+            if record is None or record.pending_client_state != client_state:
+                outcome["lost"] = "yes"  # another create started after ours, or the subscription is undesired
+                return
+            outcome["replaced"] = record.subscription_id
             record.subscription_id = subscription_id
+            record.client_state = client_state
+            record.pending_client_state = record.pending_since = None
             record.expires_at = str(created.get("expirationDateTime") or _iso(expires))
             record.created_at = record.renewed_at = _iso(self._clock())
             record.last_error = None
             record.endpoint_hash = endpoint
+            record.renew_due = False
+            record.resource, record.change_type, record.streams = (
+                wanted.resource, wanted.change_type, list(wanted.streams))
 
-        self._save(key, done)
+        self.store.update(done)
+        if outcome.get("lost"):
+            log.info("A newer create for %s (tenant %s) superseded subscription %s; deleting it", wanted.resource,
+                     tenant, subscription_id)
+            self._delete_id(tenant, subscription_id)
+            return subscription_id
         log.info("Created subscription %s for %s (tenant %s), expires %s", subscription_id, wanted.resource,
                  tenant, _iso(expires))
-        if replacing and replacing != subscription_id:
-            self._delete_id(tenant, replacing)
+        replaced = outcome.get("replaced")
+        if replaced and replaced != subscription_id:
+            self._delete_id(tenant, replaced)
         return subscription_id
 
     def renew(self, key: str) -> bool:
@@ -235,6 +272,7 @@ class SubscriptionManager:
             r.expires_at = str(answer.get("expirationDateTime") or _iso(expires))
             r.renewed_at = _iso(self._clock())
             r.last_error = None
+            r.renew_due = False
 
         self._save(key, renewed)
         log.info("Renewed subscription %s for %s until %s", record.subscription_id, wanted.resource, _iso(expires))
@@ -245,9 +283,7 @@ class SubscriptionManager:
         if key not in desired:
             raise KeyError(f"no desired subscription {key}")
         tenant, wanted = desired[key]
-        state, _ = self.store.load()
-        old = state.records.get(key)
-        return self.create(key, tenant, wanted, replacing=old.subscription_id if old else None)
+        return self.create(key, tenant, wanted)
 
     def delete(self, record: SubscriptionRecord) -> None:
         if record.subscription_id:
@@ -275,12 +311,12 @@ class SubscriptionManager:
         live: dict[str, dict[str, dict[str, Any]]] = {}
         for tenant in sorted(tenants):
             try:
-                listed = self._client(tenant).get("/subscriptions") or {}
+                listed = [item for page in self._client(tenant).iter_pages("/subscriptions") for item in page.items]
             except Exception as exc:
                 log.warning("Could not list the subscriptions of tenant %s: %s", tenant, redact(str(exc)))
                 continue
             live[tenant] = {}
-            for item in listed.get("value", []):
+            for item in listed:
                 url = urlsplit(str(item.get("notificationUrl") or ""))
                 if (url.scheme, url.netloc.lower(), url.path) == (ours.scheme, ours.netloc.lower(), ours.path):
                     live[tenant][str(item.get("id"))] = item
@@ -291,9 +327,11 @@ class SubscriptionManager:
         that was lost, another deployment's leftovers at the same URL."""
         state, _ = self.store.load()
         known = {r.subscription_id for r in state.records.values() if r.subscription_id}
-        # A record without an id is a create in flight (the lifecycle handling may be creating one right now):
-        # its subscription is not a stray, so that tenant waits for the next upkeep.
-        creating = {r.tenant for r in state.records.values() if not r.subscription_id}
+        # A create in flight (the lifecycle handling may be creating one right now) makes a subscription Graph
+        # already lists but we cannot name yet: that tenant waits for the next upkeep. A create that has been
+        # "in flight" for long died with its process and blocks nothing.
+        recent = _iso(self._clock() - STALE_PENDING)
+        creating = {r.tenant for r in state.records.values() if r.pending_since and r.pending_since > recent}
         deleted = 0
         for tenant, items in live.items():
             if tenant in creating:

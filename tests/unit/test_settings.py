@@ -112,15 +112,21 @@ def test_stream_names_are_case_insensitive_and_canonical():
 
 
 def test_webhook_subscriptions_are_validated():
+    on = {"WEBHOOKS_ENABLED": "true", "WEBHOOK_BASE_URL": "https://app.example", "WEBHOOK_FUNCTION_KEY": "k"}
     good = json.dumps([{"resource": "security/alerts?$filter=status eq 'newAlert'", "changeType": "created,updated",
                         "streams": ["alerts"]}])
-    (desired,) = load(WEBHOOK_SUBSCRIPTIONS=good).webhook_subscriptions
+    (desired,) = load(WEBHOOK_SUBSCRIPTIONS=good, **on).webhook_subscriptions
     assert desired.streams == ("alerts",) and desired.change_type == "created,updated"
     assert desired.lifetime_minutes == 43_200  # the legacy alert's maximum (graph-api-reference.md 6.1)
-    (problem,) = problems_of({**BASE, "WEBHOOK_SUBSCRIPTIONS": "[{"})
+    (problem,) = problems_of({**BASE, **on, "WEBHOOK_SUBSCRIPTIONS": "[{"})
     assert problem.startswith("WEBHOOK_SUBSCRIPTIONS=") and "not valid JSON" in problem
-    (problem,) = problems_of({**BASE, "WEBHOOK_SUBSCRIPTIONS": '[{"resource": "users", "streams": ["nope"]}]'})
+    (problem,) = problems_of({**BASE, **on, "WEBHOOK_SUBSCRIPTIONS": '[{"resource": "users", "streams": ["nope"]}]'})
     assert "unknown stream" in problem
+    # With webhooks off, a draft list does not stop the app (and nothing is subscribed).
+    assert load(WEBHOOK_SUBSCRIPTIONS="[{").webhook_subscriptions == ()
+
+
+ON = {"WEBHOOKS_ENABLED": "true", "WEBHOOK_BASE_URL": "https://app.example", "WEBHOOK_FUNCTION_KEY": "k"}
 
 
 @pytest.mark.parametrize(("entry", "message"), [
@@ -129,19 +135,19 @@ def test_webhook_subscriptions_are_validated():
     ({"resource": "users", "changeType": "created", "streams": ["riskyUsers"]}, "updated, deleted"),
     ({"resource": "users", "streams": []}, "non-empty list"),
     ({"resource": "users", "streams": ["riskyUsers"], "lifetime": 5}, "unknown field"),
-    ({"resource": "users", "streams": ["riskyUsers"], "lifetimeMinutes": 10}, "at least 45"),
+    ({"resource": "users", "streams": ["riskyUsers"], "lifetimeMinutes": 60}, "at least 180"),
 ])
 def test_webhook_subscription_entries_are_checked_against_what_graph_supports(entry, message):
-    (problem,) = problems_of({**BASE, "WEBHOOK_SUBSCRIPTIONS": json.dumps([entry])})
+    (problem,) = problems_of({**BASE, **ON, "WEBHOOK_SUBSCRIPTIONS": json.dumps([entry])})
     assert problem.startswith("WEBHOOK_SUBSCRIPTIONS=") and message in problem
 
 
 def test_a_resource_graph_adds_later_is_one_entry_with_its_lifetime():
     entry = {"resource": "security/newThing?$filter=x", "streams": ["alerts"], "lifetimeMinutes": 4230}
-    (desired,) = load(WEBHOOK_SUBSCRIPTIONS=json.dumps([entry])).webhook_subscriptions
+    (desired,) = load(WEBHOOK_SUBSCRIPTIONS=json.dumps([entry]), **ON).webhook_subscriptions
     assert desired.lifetime_minutes == 4230 and desired.change_type == "updated"
     longer = {"resource": "users", "streams": ["riskyUsers"], "lifetimeMinutes": 100_000}
-    assert load(WEBHOOK_SUBSCRIPTIONS=json.dumps([longer])).webhook_subscriptions[0].lifetime_minutes == 41_760
+    assert load(WEBHOOK_SUBSCRIPTIONS=json.dumps([longer]), **ON).webhook_subscriptions[0].lifetime_minutes == 41_760
 
 
 def test_webhooks_on_need_the_public_url_and_the_function_key():
