@@ -132,7 +132,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_FUNCTION_KEY", "",
             "Function key Graph sends back in the notification URL (Key Vault reference).", "webhooks", secret=True),
     Setting("WEBHOOK_SUBSCRIPTIONS", "[]",
-            'JSON list of desired subscriptions: [{"resource": "...", "changeType": "...", "streams": [...]}].',
+            'JSON list of desired subscriptions: [{"resource", "changeType", "streams", "lifetimeMinutes"?}] (see '
+            '"Change notifications"); checked when WEBHOOKS_ENABLED=true.',
             "webhooks"),
     Setting("WEBHOOK_QUEUE", "graph-notifications", "Storage queue that holds accepted notifications.", "webhooks"),
     Setting("SUBSCRIPTION_UPKEEP_SCHEDULE", "0 0 * * * *",
