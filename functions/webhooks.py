@@ -46,7 +46,7 @@ def subscription_directory() -> SubscriptionDirectory:
             from shared.storage import blob_service
             from shared.webhooks.state import SubscriptionStore
 
-            container = blob_service(settings).get_container_client(settings.state_container)
+            container = blob_service(settings, quick=True).get_container_client(settings.state_container)
             return SubscriptionStore(container).load()[0]
 
         _directory = (settings, SubscriptionDirectory(load))

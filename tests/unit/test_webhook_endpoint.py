@@ -1,0 +1,66 @@
+"""The notification endpoint's answers that need no subscription: the handshake, and 503 when the subscription
+records cannot be read (quickly, since Graph gives a delivery 3 s)."""
+
+import json
+import socket
+import time
+
+import azure.functions as func
+import pytest
+
+import function_app
+from local.devhost import app_functions
+from shared.settings import reset_settings_cache
+from shared.storage import forget_clients
+
+
+def handler(name: str):
+    return next(f for f in app_functions(function_app.app) if f.get_function_name() == name).get_user_function()
+
+
+class Out:
+    def __init__(self):
+        self.value = None
+
+    def set(self, value):
+        self.value = value
+
+
+@pytest.fixture
+def unreachable_storage(monkeypatch):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("GRAPH_TENANT_IDS", "5b1c4a4e-7d6b-4f0e-9f3c-2a7e8d9c0b1a")
+    monkeypatch.setenv("GRAPH_AUTH_MODE", "client_secret")
+    monkeypatch.setenv("GRAPH_CLIENT_ID", "00000000-0000-4000-8000-00000000c11e")
+    monkeypatch.setenv("GRAPH_CLIENT_SECRET", "x")
+    monkeypatch.setenv("STATE_CONTAINER", "state-unreachable")
+    monkeypatch.setenv("BRIDGE_STORAGE", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+                       "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+                       f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    reset_settings_cache()
+    forget_clients()
+    yield
+    reset_settings_cache()
+    forget_clients()
+
+
+@pytest.mark.parametrize("name", ["webhook_notifications", "webhook_lifecycle"])
+def test_the_handshake_needs_nothing_but_the_token(name):
+    token = "Validation: <b>reachability</b> & more"
+    request = func.HttpRequest("POST", "https://app/api/x", params={"validationToken": token}, body=b"")
+    answer = handler(name)(request, Out())
+    assert answer.status_code == 200 and answer.get_body().decode() == token
+    assert answer.mimetype == "text/plain" and answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_unreadable_subscription_records_answer_503_within_graphs_three_seconds(unreachable_storage):
+    body = json.dumps({"value": [{"subscriptionId": "a", "clientState": "b",
+                                  "tenantId": "5b1c4a4e-7d6b-4f0e-9f3c-2a7e8d9c0b1a"}]}).encode()
+    out = Out()
+    started = time.monotonic()
+    answer = handler("webhook_notifications")(func.HttpRequest("POST", "https://app/api/x", body=body), out)
+    assert time.monotonic() - started < 3.0
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "60"
+    assert json.loads(answer.get_body())["status"] == 503 and out.value is None
