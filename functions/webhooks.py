@@ -43,11 +43,9 @@ def subscription_directory() -> SubscriptionDirectory:
     settings = get_settings()
     if _directory is None or _directory[0] is not settings:
         def load() -> Any:
-            from shared.storage import blob_service
             from shared.webhooks.state import SubscriptionStore
 
-            container = blob_service(settings, quick=True).get_container_client(settings.state_container)
-            return SubscriptionStore(container).load()[0]
+            return SubscriptionStore.for_settings(settings, quick=True).load()[0]
 
         _directory = (settings, SubscriptionDirectory(load))
     return _directory[1]
@@ -146,13 +144,11 @@ def subscription_upkeep(timer: func.TimerRequest) -> None:
 def webhook_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     def work() -> func.HttpResponse:
         from shared.settings import get_settings
-        from shared.storage import blob_service
         from shared.webhooks.state import SubscriptionStore
 
         settings = get_settings()
         try:
-            state, _ = SubscriptionStore(
-                blob_service(settings).get_container_client(settings.state_container)).load()
+            state, _ = SubscriptionStore.for_settings(settings).load()
         except Exception as exc:
             log.exception("Could not read the subscription records")
             raise Problem(502, "Storage failed", "The subscription records could not be read.") from exc

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.problems import Problem
+from shared.versions import from_datetime
 from shared.webhooks.state import SubscriptionRecord, SubscriptionState
 
 log = logging.getLogger("graph_security_bridge.webhooks")
@@ -107,7 +108,7 @@ class Screened:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return from_datetime(datetime.now(UTC))  # sortable as text: receivedAt and startedAt are compared
 
 
 def _trusted_record(item: Any, directory: SubscriptionDirectory, screened: Screened,

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.redact import redact_url_secrets
+from shared.versions import from_datetime
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -63,7 +64,7 @@ class ProcessResult:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return from_datetime(datetime.now(UTC))  # sortable as text: receivedAt and startedAt are compared
 
 
 class RunLog:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
+    from shared.settings import Settings
+
 log = logging.getLogger("graph_security_bridge.webhooks")
 
 STATE_BLOB = "webhooks/subscriptions.json"
@@ -79,6 +81,13 @@ class SubscriptionStore:
     def __init__(self, container: ContainerClient) -> None:
         self._blob = container.get_blob_client(STATE_BLOB)
         self._container = container
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *, quick: bool = False) -> SubscriptionStore:
+        """The store in STATE_CONTAINER; `quick` for the webhook's timed path (see shared.storage)."""
+        from shared.storage import blob_service
+
+        return cls(blob_service(settings, quick=quick).get_container_client(settings.state_container))
 
     def load(self) -> tuple[SubscriptionState, str | None]:
         from azure.core.exceptions import ResourceNotFoundError

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from shared.redact import redact_url_secrets as redact
+from shared.versions import from_datetime, normalize_version, to_datetime
 from shared.webhooks.resources import DesiredSubscription
 from shared.webhooks.state import SubscriptionRecord, SubscriptionState, SubscriptionStore
 
@@ -42,15 +42,10 @@ CLIENT_STATE_BYTES = 48  # 64 URL-safe characters; Graph allows 128
 STALE_PENDING = timedelta(minutes=10)  # far above Graph's 10 s handshake and our retries
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _parse(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
-    return datetime.fromisoformat(text)
+    """Graph's expirationDateTime (any offset, up to 7 fractional digits) as an aware datetime."""
+    version = normalize_version(text)
+    return to_datetime(version) if version else None
 
 
 @dataclass
@@ -76,10 +71,9 @@ class SubscriptionManager:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         from shared.graph_client import GraphClient
-        from shared.storage import blob_service
 
         self.settings = settings
-        self.store = store or SubscriptionStore(blob_service(settings).get_container_client(settings.state_container))
+        self.store = store or SubscriptionStore.for_settings(settings)
         self._client_factory = client_factory or (lambda tenant: GraphClient(settings, tenant))
         self._clients: dict[str, GraphClient] = {}
         self._clock = clock
@@ -183,7 +177,7 @@ class SubscriptionManager:
                     key=key, tenant=tenant, resource=wanted.resource, change_type=wanted.change_type,
                     streams=list(wanted.streams), client_state="")
             record.pending_client_state = client_state
-            record.pending_since = _iso(self._clock())
+            record.pending_since = from_datetime(self._clock())
 
         self.store.update(pending)
         expires = self._clock() + timedelta(minutes=wanted.lifetime_minutes) - EXPIRY_MARGIN
@@ -192,7 +186,7 @@ class SubscriptionManager:
             "notificationUrl": self.url(NOTIFICATION_ROUTE),
             "lifecycleNotificationUrl": self.url(LIFECYCLE_ROUTE),
             "resource": wanted.resource,
-            "expirationDateTime": _iso(expires),
+            "expirationDateTime": from_datetime(expires),
             "clientState": client_state,
             "latestSupportedTlsVersion": "v1_2",
         }
@@ -220,8 +214,8 @@ class SubscriptionManager:
             record.subscription_id = subscription_id
             record.client_state = client_state
             record.pending_client_state = record.pending_since = None
-            record.expires_at = str(created.get("expirationDateTime") or _iso(expires))
-            record.created_at = record.renewed_at = _iso(self._clock())
+            record.expires_at = str(created.get("expirationDateTime") or from_datetime(expires))
+            record.created_at = record.renewed_at = from_datetime(self._clock())
             record.last_error = None
             record.endpoint_hash = endpoint
             record.renew_due = False
@@ -235,7 +229,7 @@ class SubscriptionManager:
             self._delete_id(tenant, subscription_id)
             return subscription_id
         log.info("Created subscription %s for %s (tenant %s), expires %s", subscription_id, wanted.resource,
-                 tenant, _iso(expires))
+                 tenant, from_datetime(expires))
         replaced = outcome.get("replaced")
         if replaced and replaced != subscription_id:
             self._delete_id(tenant, replaced)
@@ -259,7 +253,7 @@ class SubscriptionManager:
         try:
             answer = self._client(tenant).request(
                 "PATCH", f"/subscriptions/{quote(record.subscription_id, safe='')}",
-                json_body={"expirationDateTime": _iso(expires)}).body or {}
+                json_body={"expirationDateTime": from_datetime(expires)}).body or {}
         except GraphError as exc:
             if exc.status != 404:
                 raise
@@ -269,13 +263,14 @@ class SubscriptionManager:
             return False
 
         def renewed(r: SubscriptionRecord) -> None:
-            r.expires_at = str(answer.get("expirationDateTime") or _iso(expires))
-            r.renewed_at = _iso(self._clock())
+            r.expires_at = str(answer.get("expirationDateTime") or from_datetime(expires))
+            r.renewed_at = from_datetime(self._clock())
             r.last_error = None
             r.renew_due = False
 
         self._save(key, renewed)
-        log.info("Renewed subscription %s for %s until %s", record.subscription_id, wanted.resource, _iso(expires))
+        log.info("Renewed subscription %s for %s until %s", record.subscription_id, wanted.resource,
+                 from_datetime(expires))
         return True
 
     def recreate(self, key: str) -> str:
@@ -330,7 +325,7 @@ class SubscriptionManager:
         # A create in flight (the lifecycle handling may be creating one right now) makes a subscription Graph
         # already lists but we cannot name yet: that tenant waits for the next upkeep. A create that has been
         # "in flight" for long died with its process and blocks nothing.
-        recent = _iso(self._clock() - STALE_PENDING)
+        recent = from_datetime(self._clock() - STALE_PENDING)
         creating = {r.tenant for r in state.records.values() if r.pending_since and r.pending_since > recent}
         deleted = 0
         for tenant, items in live.items():
