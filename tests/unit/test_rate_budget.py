@@ -92,3 +92,21 @@ def test_a_grant_larger_than_the_limit_waits_for_an_empty_window():
     pacer = RatePacer(1, 1.0, clock=clock, sleep=clock.sleep)
     pacer.acquire()
     assert pacer.acquire(3) == pytest.approx(SAFETY_MARGIN)
+
+
+def test_a_long_mixed_run_keeps_the_bound_and_the_pace_after_old_grants_expire():
+    # Hundreds of minutes of grants: the window sums must follow expiry exactly, or the pacer either lets a window
+    # overflow (sum too low) or waits for room it already has (sum too high).
+    import random
+
+    rng = random.Random(7)
+    clock = FakeClock()
+    pacer = RatePacer(150, 60.0, clock=clock, sleep=clock.sleep)
+    grants = []
+    for _ in range(1500):
+        slots = rng.choice((1, 1, 1, 5, 20))
+        pacer.acquire(slots)
+        grants.append((clock.now, slots))
+    assert _worst_window(grants, 60.0) <= 150
+    ideal = sum(n for _, n in grants) / 150 * 60.0 * SAFETY_MARGIN
+    assert clock.now < ideal * 1.15
