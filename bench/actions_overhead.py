@@ -4,14 +4,21 @@
 
 Latency. The app runs as `func start` would run it here: `python -m local.devhost` in its own process, with the
 Graph simulator and Azurite (throttling off: this measures us, not Graph's limits). This process is the client, on
-kept-alive connections. For each operation the baseline is the same Graph calls made directly against the
-simulator, in the same run and interleaved with the calls through the function:
-- GET alerts/{id}: the function makes one Graph GET;
+kept-alive connections. For each operation the baseline is the same dependency calls made directly, in the same run
+and interleaved with the calls through the function, so that overhead = function minus baseline is what the function
+itself adds (its HTTP hop, validation, Graph client, audit line) and not the time its dependencies take to answer:
+- GET alerts/{id}: the function makes one Graph GET; the baseline is that GET;
 - PATCH alerts/{id} (a real change each time): the function reads the alert, patches it and appends the audit line
-  to Blob Storage; the baseline is the GET and the PATCH, and in a second row also one append to an append blob in
-  the same Azurite (the storage time the audit trail costs, done by hand);
-- GET openapi.json: no Graph call, the floor of the dev host and the function layer.
-Overhead = function minus baseline, at the median and at p99. Target (issue "HTTP actions"): median < 5 ms.
+  to Blob Storage before it answers; the baseline is the GET, the PATCH and one append to an append blob in the same
+  Azurite. A second row counts the storage round trip as overhead too (baseline: the two Graph calls only), and a
+  third shows that round trip alone;
+- GET openapi.json: no dependency call, the floor of the dev host and the function layer.
+Overhead at the median and at p99. Target (issue "HTTP actions"): median < 5 ms.
+
+Why the audit append is in the PATCH baseline: the trail's promise is that a change is never reported without its
+line, so the line is stored before the answer goes out, and that costs one storage round trip (Azurite here, a few
+ms; Blob Storage in Azure, about 5-10 ms) that no implementation keeping the promise can avoid. Writing it after the
+answer, or in the background, would open a window in which a crash loses the line of a change that happened.
 
 Bulk. A bulk update of --bulk alerts in this process, counting the simulator's $batch calls (target: at most 10 for
 200 alerts). By default the app's Graph budget is opened up; --real-budget keeps the default 150 requests/minute
@@ -34,6 +41,14 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+
+GET_ALERT = "GET alert"
+PATCH_ALERT = "PATCH alert"
+PATCH_STORAGE_AS_OVERHEAD = "PATCH, storage as overhead"
+AUDIT_APPEND = "audit append alone"
+OPENAPI = "GET openapi.json"
+ROWS = (GET_ALERT, PATCH_ALERT, PATCH_STORAGE_AS_OVERHEAD, AUDIT_APPEND, OPENAPI)
+TARGETED = (GET_ALERT, PATCH_ALERT)  # the rows the < 5 ms target applies to
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -141,7 +156,7 @@ def measure_latency(requests_count: int) -> dict[str, dict[str, list[float]]]:
 
         results: dict[str, dict[str, list[float]]] = {
             name: {"function": [], "baseline": []}
-            for name in ("GET alert", "PATCH alert", "PATCH alert (+ audit write)", "GET openapi.json")
+            for name in ROWS
         }
         statuses = ("new", "inProgress")
         warmup = 30
@@ -149,11 +164,13 @@ def measure_latency(requests_count: int) -> dict[str, dict[str, list[float]]]:
             alert_id = alert_ids[i % len(alert_ids)]
             patch_ms = timed(lambda a=alert_id, s=statuses[i % 2]: app.patch(f"{base}/alerts/{a}", json={"status": s}))
             patch_baseline = direct_patch(alert_id, statuses[(i + 1) % 2])
+            append_ms = direct_append()
             samples = {
-                "GET alert": (timed(lambda a=alert_id: app.get(f"{base}/alerts/{a}")), direct_get(alert_id)),
-                "PATCH alert": (patch_ms, patch_baseline),
-                "PATCH alert (+ audit write)": (patch_ms, patch_baseline + direct_append()),
-                "GET openapi.json": (timed(lambda: app.get(f"{base}/openapi.json")), 0.0),
+                GET_ALERT: (timed(lambda a=alert_id: app.get(f"{base}/alerts/{a}")), direct_get(alert_id)),
+                PATCH_ALERT: (patch_ms, patch_baseline + append_ms),
+                PATCH_STORAGE_AS_OVERHEAD: (patch_ms, patch_baseline),
+                AUDIT_APPEND: (append_ms, 0.0),
+                OPENAPI: (timed(lambda: app.get(f"{base}/openapi.json")), 0.0),
             }
             if i >= warmup:
                 for name, (function_ms, baseline_ms) in samples.items():
@@ -209,10 +226,15 @@ def main(argv: list[str] | None = None) -> int:
         f99, b99 = percentile(series["function"], 99), percentile(series["baseline"], 99)
         print(f"{name:<28} {f50:>9.2f} ms {b50:>9.2f} ms {f50 - b50:>9.2f} ms "
               f"{f99:>9.2f} ms {b99:>9.2f} ms {f99 - b99:>9.2f} ms")
-        if name != "GET openapi.json":
+        if name in TARGETED:
             verdicts.append(f"{name}: {f50 - b50:.2f} ms at the median ({'meets' if f50 - b50 < 5 else 'misses'} "
                             f"the < 5 ms target), {f99 - b99:.2f} ms at p99; function/baseline "
                             f"{f50 / b50:.2f}x at the median")
+    storage = statistics.median(results[AUDIT_APPEND]["function"])
+    counted = results[PATCH_STORAGE_AS_OVERHEAD]
+    verdicts.append(f"(PATCH counting the audit storage round trip as overhead: "
+                    f"{statistics.median(counted['function']) - statistics.median(counted['baseline']):.2f} ms at "
+                    f"the median, of which the round trip alone is {storage:.2f} ms)")
     print("\n" + "\n".join(verdicts))
 
     print(f"\nbulk: {args.bulk} alerts in one request{' (real budget)' if args.real_budget else ''}...", flush=True)
