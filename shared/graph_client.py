@@ -238,12 +238,15 @@ class GraphClient:
 
         Each inner request counts against Graph's limits, so the batch takes one pacing slot per inner request.
         Inner requests answered 429/503/504 are retried (after the longest Retry-After among them) within the same
-        attempt and wait caps as a single call; other inner errors are returned for the caller to report.
+        attempt and wait caps as a single call; other inner errors are returned for the caller to report, and so is
+        Graph's last answer to a request still throttled when the caps stop the retries (its Retry-After and
+        request id are what the caller needs to tell its own caller when to come back).
         """
         if not 1 <= len(requests_) <= MAX_BATCH_REQUESTS:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH_REQUESTS} requests")
         pending = {str(r["id"]): r for r in requests_}
         results: dict[str, dict[str, Any]] = {}
+        last_answers: dict[str, dict[str, Any]] = {}  # the latest retryable answer of each pending request
         waited = 0.0
         for attempt in range(1, self.settings.max_attempts + 1):
             response = self.request(
@@ -260,6 +263,7 @@ class GraphClient:
                 if status in (429, 503, 504) and attempt < self.settings.max_attempts:
                     headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
                     retry_waits.append(parse_retry_after(headers.get("retry-after")) or self._backoff(attempt))
+                    last_answers[answer_id] = answer
                     continue
                 results[answer_id] = answer
                 del pending[answer_id]
@@ -274,10 +278,11 @@ class GraphClient:
             self._budgets.pacer(self.tenant_id, family.value).hold_until(time.monotonic() + wait)
             waited += wait
             self._sleep(wait)
-        for request_id in pending:  # still unanswered after the caps
-            results[request_id] = {
-                "id": request_id, "status": 429,
-                "body": {"error": {"code": "TooManyRequests", "message": "still throttled after retries"}},
+        for request_id in pending:  # still throttled, or never answered, when the caps stopped the retries
+            results[request_id] = last_answers.get(request_id) or {
+                "id": request_id, "status": 502,
+                "body": {"error": {"code": "NoAnswerInBatch",
+                                   "message": "Graph's $batch answer did not include this request"}},
             }
         return [results[str(r["id"])] for r in requests_]
 

@@ -125,6 +125,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACTIONS_ENABLED", "true",
             "false turns off the write actions (the app then needs only read permissions).", "actions"),
     Setting("ACTIONS_MAX_BULK_IDS", "500", "Most alert ids one bulk request may change.", "actions"),
+    Setting("ACTIONS_BULK_TIME_BUDGET_SECONDS", "100",
+            "Seconds a bulk or risky-user request may work before it answers, the ids not reached reported as "
+            "notAttempted (under the 120 s a Consumption Logic App waits; the Functions front end cuts at 230 s).",
+            "actions"),
     # --- Change notifications
     Setting("WEBHOOKS_ENABLED", "false", "true to keep Graph change-notification subscriptions alive.", "webhooks"),
     Setting("WEBHOOK_BASE_URL", "",
@@ -176,6 +180,7 @@ class Settings:
     gzip_level: int
     actions_enabled: bool
     actions_max_bulk_ids: int
+    actions_bulk_time_budget_seconds: int
     webhooks_enabled: bool
     webhook_base_url: str
     webhook_function_key: str = field(repr=False)
@@ -395,6 +400,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gzip_level=reader.integer("EXPORT_GZIP_LEVEL", 1, 9),
         actions_enabled=reader.boolean("ACTIONS_ENABLED"),
         actions_max_bulk_ids=reader.integer("ACTIONS_MAX_BULK_IDS", 1, 5000),
+        actions_bulk_time_budget_seconds=reader.integer("ACTIONS_BULK_TIME_BUDGET_SECONDS", 10, 220),
         webhooks_enabled=webhooks_on,
         webhook_base_url=reader.url("WEBHOOK_BASE_URL", allow_loopback_http=True),
         webhook_function_key=reader.raw("WEBHOOK_FUNCTION_KEY"),

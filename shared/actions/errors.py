@@ -36,9 +36,10 @@ def _trace(error: GraphError) -> str:
     return ""
 
 
-def graph_problem(error: GraphError, *, target: str, permission: str) -> Problem:
+def graph_problem(error: GraphError, *, target: str, permission: str, or_permission: str = "") -> Problem:
     """A Problem for a Graph error. `target` names what was addressed ("alert 123", "risky users"); `permission`
-    is the Graph application permission the call needs."""
+    is the Graph application permission the call needs (`requiredPermission`, one name a program can use), and
+    `or_permission` a broader one that also serves."""
     extra = graph_extra(error)
     trace = _trace(error)
     said = f" Graph said: {error.code}: {error.message}" if error.message else f" Graph said: {error.code}."
@@ -46,11 +47,12 @@ def graph_problem(error: GraphError, *, target: str, permission: str) -> Problem
     if status == 404:
         return Problem(404, "Not found", f"Microsoft Graph has no {target} in this tenant.{trace}", **extra)
     if status == 403:
+        needed = f"{permission} (or {or_permission})" if or_permission else permission
         return Problem(
             403, "Missing Microsoft Graph permission",
             f"Microsoft Graph refused access to {target}. The function app's identity needs the application "
-            f"permission {permission} on Microsoft Graph, granted with admin consent (for a managed identity, an "
-            f"app role assignment); new grants can take a while to apply.{said}{trace}",
+            f"permission {needed} on Microsoft Graph, granted with admin consent (for a managed identity, an app "
+            f"role assignment); new grants can take a while to apply.{said}{trace}",
             requiredPermission=permission, **extra,
         )
     if status == 401:

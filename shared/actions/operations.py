@@ -119,8 +119,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Update many alerts",
         "Applies the same change to up to ACTIONS_MAX_BULK_IDS alerts, 20 per Graph $batch call within the app's "
         "Graph rate budget, and answers with a result per id (updated, notFound, failed with the reason, or "
-        "notAttempted when the time budget ran out). When nothing was updated and every id failed for the same "
-        "reason, the answer is that error instead.",
+        "notAttempted when ACTIONS_BULK_TIME_BUDGET_SECONDS ran out: send those again). When nothing was updated and "
+        "every id failed for the same reason, the answer is that error instead.",
         "bulk_update_alerts", write=True, params=(TENANT,), body="BulkUpdateRequest", success_schema="BulkResult",
         success_description="A result per alert id", errors=LIST_ERRORS,
     ),

@@ -87,8 +87,9 @@ class Context:
     def caller(self) -> dict[str, Any]:
         return caller_of(self.call.headers, self.call.params)
 
-    def graph(self, method: str, path: str, *, target: str, permission: str, json_body: Any = None,
-              family: RateFamily = RateFamily.SECURITY, idempotent: bool | None = None) -> GraphResponse:
+    def graph(self, method: str, path: str, *, target: str, permission: str, or_permission: str = "",
+              json_body: Any = None, family: RateFamily = RateFamily.SECURITY,
+              idempotent: bool | None = None) -> GraphResponse:
         from shared.graph_client import GraphError
 
         tenant = self.tenant  # validated before any call
@@ -96,7 +97,7 @@ class Context:
             return self.client.request(method, path, json_body=json_body, family=family, idempotent=idempotent)
         except GraphError as exc:
             log.info("Graph error for %s in tenant %s: %s", target, tenant, exc)
-            raise graph_problem(exc, target=target, permission=permission) from None
+            raise graph_problem(exc, target=target, permission=permission, or_permission=or_permission) from None
 
     def audit(self, lines: list[dict[str, Any]]) -> None:
         audit.AuditTrail(self.settings).append(self.tenant, lines)
@@ -146,6 +147,36 @@ def _error_of_answer(status: int, answer: dict[str, Any]) -> GraphError:
     return GraphError(status, code, message, request_id=headers.get("request-id") or str(inner.get("request-id") or ""),
                       client_request_id=headers.get("client-request-id") or str(inner.get("client-request-id") or ""),
                       retry_after=parse_retry_after(headers.get("retry-after")))
+
+
+class ChunkDeadline:
+    """Whether a bulk request may start its next chunk of Graph calls. It stops when the time spent plus the slowest
+    chunk so far (pacing waits included) would pass the budget, so that the answer, with a result per id, goes out
+    before the caller gives up on the request: a Consumption Logic App waits 120 s, then retries the whole call
+    without ever seeing what was done."""
+
+    def __init__(self, budget_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.budget = budget_seconds
+        self._clock = clock
+        self._started = clock()
+        self._chunk_started: float | None = None
+        self.slowest = 0.0
+
+    def may_start_chunk(self) -> bool:
+        now = self._clock()
+        if now - self._started + self.slowest > self.budget:
+            return False
+        self._chunk_started = now
+        return True
+
+    def chunk_done(self) -> None:
+        if self._chunk_started is not None:
+            self.slowest = max(self.slowest, self._clock() - self._chunk_started)
+            self._chunk_started = None
+
+
+def _not_attempted(item_id: str) -> dict[str, Any]:
+    return {"id": item_id, "result": "notAttempted", "detail": v.NOT_ATTEMPTED_DETAIL}
 
 
 def _failure(item_id: str, problem: Problem, result: str = "failed") -> dict[str, Any]:
@@ -206,7 +237,7 @@ def _comment_present(comments: object, text: str, since: Any) -> bool:
 def _get(ctx: Context, kind: str, param: str, base: str) -> Answer:
     item_id = validation.entity_id(ctx.call.route_params.get(param), kind)
     response = ctx.graph("GET", _path(base, item_id), target=f"{kind} {item_id}",
-                         permission=f"{PERMISSION[(kind, 'read')]} (or {PERMISSION[(kind, 'write')]})")
+                         permission=PERMISSION[(kind, "read")], or_permission=PERMISSION[(kind, "write")])
     return Answer(200, response.body)
 
 
@@ -303,14 +334,12 @@ def bulk_update_alerts(ctx: Context) -> Answer:
     ctx.tenant  # noqa: B018 - validated before any Graph call
 
     results: dict[str, dict[str, Any]] = {}
-    started = time.monotonic()
+    deadline = ChunkDeadline(ctx.settings.actions_bulk_time_budget_seconds)
     # The client's pacer keeps every 60 s window within the budget, batches included (shared.rate_budget).
     for start in range(0, len(ids), v.BATCH_CHUNK):
         chunk = ids[start:start + v.BATCH_CHUNK]
-        if time.monotonic() - started > v.BULK_TIME_BUDGET_SECONDS:
-            for item_id in chunk:
-                results[item_id] = {"id": item_id, "result": "notAttempted",
-                                    "detail": "The request's time budget ran out before this id; send it again."}
+        if not deadline.may_start_chunk():
+            results.update((item_id, _not_attempted(item_id)) for item_id in chunk)
             continue
         requests_ = [
             {"id": str(n), "method": "PATCH", "url": _path(ALERTS_PATH, item_id),
@@ -324,6 +353,8 @@ def bulk_update_alerts(ctx: Context) -> Answer:
             for item_id in chunk:
                 results[item_id] = _failure(item_id, problem)
             continue
+        finally:
+            deadline.chunk_done()
         lines = []
         for item_id, answer in zip(chunk, answers, strict=True):
             status = int(answer.get("status") or 0)
@@ -365,12 +396,11 @@ def _risky(ctx: Context, spec: RiskyAction) -> Answer:
     permission = PERMISSION[(spec.kind, "write")]
     ctx.tenant  # noqa: B018 - validated before any Graph call
     results: list[dict[str, Any]] = []
-    started = time.monotonic()
+    deadline = ChunkDeadline(ctx.settings.actions_bulk_time_budget_seconds)
     for start in range(0, len(ids), v.RISKY_CHUNK):
         chunk = ids[start:start + v.RISKY_CHUNK]
-        if time.monotonic() - started > v.BULK_TIME_BUDGET_SECONDS:
-            results += [{"id": i, "result": "notAttempted",
-                         "detail": "The request's time budget ran out before this id; send it again."} for i in chunk]
+        if not deadline.may_start_chunk():
+            results += [_not_attempted(i) for i in chunk]
             continue
         try:
             response = ctx.client.request(
@@ -381,6 +411,8 @@ def _risky(ctx: Context, spec: RiskyAction) -> Answer:
             problem = graph_problem(exc, target=f"{spec.what}s", permission=permission)
             results += [_failure(i, problem) for i in chunk]
             continue
+        finally:
+            deadline.chunk_done()
         results += [{"id": i, "result": spec.result} for i in chunk]
         ctx.audit([
             ctx.record(target_type=spec.kind, target_id=i, sent={"action": spec.action}, before=None,

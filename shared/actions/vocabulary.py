@@ -92,6 +92,5 @@ BATCH_CHUNK = 20  # Graph's $batch limit
 MAX_BODY_BYTES = 16 * 1024  # single-item requests
 MAX_BULK_BODY_BYTES = 1024 * 1024  # lists of ids (up to ACTIONS_MAX_BULK_IDS, at most 5,000)
 
-# The time a bulk request may spend before it stops starting new Graph calls and reports the rest as not attempted:
-# the Functions front end cuts an HTTP request at 230 s.
-BULK_TIME_BUDGET_SECONDS = 180.0
+NOT_ATTEMPTED_DETAIL = ("The request's time budget (ACTIONS_BULK_TIME_BUDGET_SECONDS) ran out before this id; "
+                        "send it again.")

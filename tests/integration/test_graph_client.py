@@ -154,3 +154,40 @@ def test_without_the_budget_the_same_burst_is_throttled(make_sim, app_settings):
     for _ in range(200):
         client.get("/security/alerts_v2", {"$top": "1"})
     assert sim.throttled_count["security"] > 0 and client.stats.throttled > 0
+
+
+def _patches(alert_ids: list[str], status: str) -> list[dict]:
+    return [{"id": str(n), "method": "PATCH", "url": f"/security/alerts_v2/{alert_id}",
+             "headers": {"Content-Type": "application/json"}, "body": {"status": status}}
+            for n, alert_id in enumerate(alert_ids)]
+
+
+def test_batch_retries_the_throttled_inner_requests_until_all_are_answered(make_sim, app_settings):
+    # Graph throttles a $batch's inner requests one by one (security: 150 per window; here 40x faster, 1.5 s).
+    # With no client-side pacing, 200 inner requests in quick succession overflow the window; the client retries
+    # only the throttled ones, after Graph's Retry-After, until every request has its real answer.
+    sim = make_sim(alerts=200, throttle=True, throttle_scale=40)
+    client = client_for(app_settings(sim), sim)
+    ids = [a["id"] for a in sim.alerts(sim.tenants[0])]
+    answers = [a for start in range(0, 200, 20) for a in client.batch(_patches(ids[start:start + 20], "inProgress"),
+                                                                      family=RateFamily.SECURITY)]
+    assert sim.throttled_count["security"] > 0 and client.stats.throttled > 0
+    assert [a["status"] for a in answers] == [200] * 200
+    assert {a["status"] for a in sim.alerts(sim.tenants[0])} == {"inProgress"}
+    inner = [r for r in sim.request_log if r.in_batch]
+    assert sum(1 for r in inner if r.status == 200) == 200  # each alert patched once: only throttled ones resent
+
+
+def test_batch_returns_graphs_own_429_when_the_wait_cap_ends_the_retries(make_sim, app_settings):
+    # At Graph's real window (150 per 60 s) the Retry-After is longer than the 1 s this client may wait, so the
+    # throttled requests come back as Graph answered them: status, Retry-After and error code, for the caller to
+    # pass on (the bulk endpoint reports retryAfter per id from it).
+    sim = make_sim(alerts=160, throttle=True)
+    client = client_for(app_settings(sim, GRAPH_MAX_RETRY_WAIT_SECONDS=1), sim)
+    ids = [a["id"] for a in sim.alerts(sim.tenants[0])]
+    answers = [a for start in range(0, 160, 20) for a in client.batch(_patches(ids[start:start + 20], "resolved"),
+                                                                      family=RateFamily.SECURITY)]
+    throttled = [a for a in answers if a["status"] == 429]
+    assert len(throttled) == 10 and sum(1 for a in answers if a["status"] == 200) == 150
+    assert all(a["body"]["error"]["code"] == "TooManyRequests" for a in throttled)
+    assert all(float(a["headers"]["Retry-After"]) > 1 for a in throttled)
