@@ -85,6 +85,7 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
             "detail": _string("Error detail"),
             "graphRequestId": _string("Graph request id"),
             "graphCode": _string("Graph error code"),
+            "requiredPermission": _string("Required Graph permission"),
             "retryAfter": {"type": "integer", "x-ms-summary": "Retry after (seconds)"},
         },
         "required": ["id", "result"],

@@ -179,10 +179,13 @@ def _not_attempted(item_id: str) -> dict[str, Any]:
     return {"id": item_id, "result": "notAttempted", "detail": v.NOT_ATTEMPTED_DETAIL}
 
 
+FAILURE_FIELDS = ("graphRequestId", "graphCode", "requiredPermission")  # kept in a per-id failure
+
+
 def _failure(item_id: str, problem: Problem, result: str = "failed") -> dict[str, Any]:
     entry = {"id": item_id, "result": result, "status": problem.status, "title": problem.title,
              "detail": problem.detail}
-    for name in ("graphRequestId", "graphCode"):
+    for name in FAILURE_FIELDS:
         if name in problem.extra:
             entry[name] = problem.extra[name]
     if "Retry-After" in problem.headers:
@@ -210,7 +213,9 @@ def _summarize(results: list[dict[str, Any]], success: str, what: str) -> Answer
         detail = first["detail"] if len(results) == 1 else (
             f"None of the {len(results)} {what} succeeded; each failed with {first['status']}. First: {first['detail']}"
         )
-        raise Problem(first["status"], first["title"], detail, headers=headers, summary=summary, results=results)
+        extra = {name: first[name] for name in FAILURE_FIELDS if name in first}
+        raise Problem(first["status"], first["title"], detail, headers=headers, summary=summary, results=results,
+                      **extra)
     return Answer(200, body)
 
 
