@@ -13,7 +13,8 @@ itself adds (its HTTP hop, validation, Graph client, audit line) and not the tim
   Azurite. A second row counts the storage round trip as overhead too (baseline: the two Graph calls only), and a
   third shows that round trip alone;
 - GET openapi.json: no dependency call, the floor of the dev host and the function layer.
-Overhead at the median and at p99. Target (issue "HTTP actions"): median < 5 ms.
+Overhead at the median and at p99, each the difference of the function's and the baseline's percentile (the
+latency a caller sees added at that point of the distribution). Target (issue "HTTP actions"): median < 5 ms.
 
 Why the audit append is in the PATCH baseline: the trail's promise is that a change is never reported without its
 line, so the line is stored before the answer goes out, and that costs one storage round trip (Azurite here, a few

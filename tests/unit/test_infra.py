@@ -67,6 +67,7 @@ OPTIONAL_IN_AZURE = {
     "EXPORT_INCIDENTS_EXPAND_ALERTS": "off by default on purpose ($expand=alerts fails on large tenants)",
     "EXPORT_GZIP_LEVEL": "tuning knob; the default suits Azure",
     "ACTIONS_MAX_BULK_IDS": "tuning knob; the default suits Azure",
+    "ACTIONS_BULK_TIME_BUDGET_SECONDS": "tuning knob; the default suits a Consumption Logic App caller",
     "WEBHOOK_FUNCTION_KEY": "set (as a Key Vault reference) only when webhooks are enabled",
 }
 
