@@ -41,6 +41,7 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 USER_AGENT = "graph-security-bridge/0.1"
 MAX_BATCH_REQUESTS = 20
+IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "PATCH", "DELETE"})
 
 
 class GraphError(Exception):
@@ -72,6 +73,10 @@ class GraphError(Exception):
             f"Graph {status} {code}: {message}" + (f" ({where})" if where else "")
             + (f" [request-id {request_id}]" if request_id else "")
         )
+
+
+class DeadlineReached(Exception):
+    """The caller's deadline came before Graph could be asked (no pacing slot in time): nothing was sent."""
 
 
 @dataclass
@@ -168,11 +173,16 @@ class GraphClient:
         family: RateFamily | None = None,
         idempotent: bool | None = None,
         slots: int = 1,
+        deadline: float | None = None,
     ) -> GraphResponse:
         """One Graph call with pacing and retries. `path_or_url` is a path under /v1.0 or a nextLink.
 
         A POST is retried only where Graph cannot have acted on it (429, 503, a failed connect), unless the caller
         says it is idempotent: a repeated comment would be a second comment.
+
+        `deadline` (a time.monotonic() value) bounds the whole call for a caller that must answer in time: no
+        pacing wait, retry wait or read goes past it. DeadlineReached when the first attempt could not even start;
+        after that, the last error.
         """
         url = self._url(path_or_url)
         path = urlsplit(url).path
@@ -183,12 +193,20 @@ class GraphClient:
         client_request_id = str(uuid.uuid4())
         waited = 0.0
         attempt = 0
+        error: GraphError | None = None
         while True:
             attempt += 1
-            waited_for_slot = pacer.acquire(slots)
+            waited_for_slot = pacer.acquire(slots, not_after=deadline)
+            if waited_for_slot is None:
+                if error is not None:
+                    raise error
+                raise DeadlineReached(f"no Graph request slot before the deadline for {method} {path}")
             if waited_for_slot:
                 self.stats.add(waited_seconds=waited_for_slot)
-            outcome = self._send_once(method, url, params, json_body, client_request_id)
+            read_timeout = self.settings.timeout_seconds
+            if deadline is not None:
+                read_timeout = max(1.0, min(read_timeout, deadline - time.monotonic()))
+            outcome = self._send_once(method, url, params, json_body, client_request_id, read_timeout)
             self.stats.add(requests=1)
             if isinstance(outcome, GraphResponse) and outcome.status < 400:
                 if outcome.status == 206:
@@ -202,7 +220,8 @@ class GraphClient:
                 self.stats.add(throttled=1)
                 # Everyone in this process using the same tenant and family backs off, not just this call.
                 pacer.hold_until(time.monotonic() + retry_after)
-            if attempt >= self.settings.max_attempts or waited + retry_after > self.settings.max_retry_wait_seconds:
+            if (attempt >= self.settings.max_attempts or waited + retry_after > self.settings.max_retry_wait_seconds
+                    or (deadline is not None and time.monotonic() + retry_after > deadline)):
                 log.error("Giving up on %s %s after %d attempts and %.1f s of waiting: %s", method, path, attempt,
                           waited, error)
                 raise error
@@ -233,33 +252,51 @@ class GraphClient:
             yield Page(items=items, next_link=next_link, url=self._url(url))
             url = next_link
 
-    def batch(self, requests_: list[dict[str, Any]], *, family: RateFamily) -> list[dict[str, Any]]:
-        """POST /$batch with at most 20 inner requests; returns the inner responses in request order.
+    def batch(
+        self, requests_: list[dict[str, Any]], *, family: RateFamily, deadline: float | None = None
+    ) -> list[dict[str, Any]]:
+        """POST /$batch with at most 20 idempotent inner requests; returns the inner responses in request order.
 
         Each inner request counts against Graph's limits, so the batch takes one pacing slot per inner request.
-        Inner requests answered 429/503/504 are retried (after the longest Retry-After among them) within the same
-        attempt and wait caps as a single call; other inner errors are returned for the caller to report, and so is
-        Graph's last answer to a request still throttled when the caps stop the retries (its Retry-After and
-        request id are what the caller needs to tell its own caller when to come back).
+        Inner requests answered 429/503/504, or left out of Graph's answer, are sent again (after the longest
+        Retry-After among them) within the same attempt and wait caps as a single call, and within `deadline`
+        (see request()). Other inner errors are returned for the caller to report, and so is Graph's last answer to
+        a request still throttled when the caps stop the retries (its Retry-After and request id are what the caller
+        needs to tell its own caller when to come back). A retry that fails as a whole does not lose what earlier
+        attempts got: the requests still pending get that failure as their answer.
+        DeadlineReached (nothing sent) or GraphError only when the first attempt fails as a whole.
         """
         if not 1 <= len(requests_) <= MAX_BATCH_REQUESTS:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH_REQUESTS} requests")
+        if any(str(r.get("method", "")).upper() not in IDEMPOTENT_METHODS for r in requests_):
+            raise ValueError("batch() sends requests again: only idempotent methods (GET, PUT, PATCH, DELETE)")
         pending = {str(r["id"]): r for r in requests_}
         results: dict[str, dict[str, Any]] = {}
-        last_answers: dict[str, dict[str, Any]] = {}  # the latest retryable answer of each pending request
+        last_answers: dict[str, dict[str, Any]] = {}  # Graph's latest answer to each pending request, if any
         waited = 0.0
         for attempt in range(1, self.settings.max_attempts + 1):
-            response = self.request(
-                "POST", "/$batch", json_body={"requests": list(pending.values())}, family=family,
-                idempotent=True, slots=len(pending),
-            )
+            try:
+                response = self.request(
+                    "POST", "/$batch", json_body={"requests": list(pending.values())}, family=family,
+                    idempotent=True, slots=len(pending), deadline=deadline,
+                )
+            except (GraphError, DeadlineReached) as exc:
+                if attempt == 1:
+                    raise
+                failure = exc if isinstance(exc, GraphError) else GraphError(
+                    504, "DeadlineReached", "the request's time budget ended before this request could be sent again")
+                last_answers.update((request_id, _answer_of_error(request_id, failure)) for request_id in pending)
+                break
             answers = (response.body or {}).get("responses", []) if isinstance(response.body, dict) else []
             retry_waits: list[float] = []
+            answered: set[str] = set()
             for answer in answers:
                 answer_id = str(answer.get("id"))
                 if answer_id not in pending:
                     continue
-                status = int(answer.get("status", 0))
+                answered.add(answer_id)
+                status = _int_or_zero(answer.get("status"))
+                answer = {**answer, "status": status}
                 if status in (429, 503, 504) and attempt < self.settings.max_attempts:
                     headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
                     retry_waits.append(parse_retry_after(headers.get("retry-after")) or self._backoff(attempt))
@@ -267,23 +304,24 @@ class GraphClient:
                     continue
                 results[answer_id] = answer
                 del pending[answer_id]
+            for request_id in set(pending) - answered:  # left out: an older answer no longer describes it
+                last_answers.pop(request_id, None)
             if not pending:
                 break
             if not retry_waits:  # Graph left some requests unanswered: retry them as a whole.
                 retry_waits.append(self._backoff(attempt))
             wait = max(retry_waits)
-            if waited + wait > self.settings.max_retry_wait_seconds:
+            if (waited + wait > self.settings.max_retry_wait_seconds
+                    or (deadline is not None and time.monotonic() + wait > deadline)):
                 break
             self.stats.add(throttled=1, retries=1, waited_seconds=wait)
             self._budgets.pacer(self.tenant_id, family.value).hold_until(time.monotonic() + wait)
             waited += wait
             self._sleep(wait)
-        for request_id in pending:  # still throttled, or never answered, when the caps stopped the retries
-            results[request_id] = last_answers.get(request_id) or {
-                "id": request_id, "status": 502,
-                "body": {"error": {"code": "NoAnswerInBatch",
-                                   "message": "Graph's $batch answer did not include this request"}},
-            }
+        for request_id in pending:  # still throttled or failing, or never answered, when the retries stopped
+            results[request_id] = last_answers.get(request_id) or _answer_of_error(request_id, GraphError(
+                504, "NoAnswerInBatch", "Graph's $batch answer did not include this request, which may or may not "
+                "have been applied; sending it again is safe"))
         return [results[str(r["id"])] for r in requests_]
 
     # --- internals
@@ -300,7 +338,8 @@ class GraphClient:
         return self.base + path_or_url
 
     def _send_once(
-        self, method: str, url: str, params: dict[str, str] | None, json_body: Any, client_request_id: str
+        self, method: str, url: str, params: dict[str, str] | None, json_body: Any, client_request_id: str,
+        read_timeout: float,
     ) -> GraphResponse | BaseException:
         token = self._credential.get_token(self.settings.graph_scope).token
         headers = {
@@ -317,7 +356,7 @@ class GraphClient:
         try:
             response = self._session.request(
                 method, url, params=params, data=data, headers=headers,
-                timeout=(CONNECT_TIMEOUT_SECONDS, self.settings.timeout_seconds),
+                timeout=(min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
             )
             content = response.content  # reads the whole body: a truncated one raises here
             body = json.loads(content) if content else None
@@ -364,6 +403,22 @@ class GraphClient:
         """Exponential back-off with full jitter: uniform in [base, min(cap, base * 2**attempt)]."""
         ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** min(attempt, 16)))
         return self._rng.uniform(BACKOFF_BASE_SECONDS / 2, ceiling)
+
+
+def _answer_of_error(request_id: str, error: GraphError) -> dict[str, Any]:
+    """An inner $batch answer standing for a failure that Graph did not report per request."""
+    headers = {"request-id": error.request_id} if error.request_id else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = f"{error.retry_after:g}"
+    return {"id": request_id, "status": error.status or 504, "headers": headers,
+            "body": {"error": {"code": error.code, "message": error.message}}}
+
+
+def _int_or_zero(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _failed_before_sending(exc: BaseException) -> bool:

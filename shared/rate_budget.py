@@ -45,11 +45,12 @@ class RatePacer:
         self._sleep = sleep
         self._next_free = 0.0
         self._granted: deque[tuple[float, int]] = deque()  # (start, slots), in start order
-        self._granted_slots = 0  # the sum of slots in _granted, kept so a grant costs O(1), not O(log length)
+        self._granted_slots = 0  # the sum of slots in _granted, kept rather than summed on every grant
         self._lock = threading.Lock()
 
-    def acquire(self, slots: int = 1) -> float:
-        """Wait for `slots` slots (a $batch of 20 uses 20). Returns the seconds waited."""
+    def acquire(self, slots: int = 1, *, not_after: float | None = None) -> float | None:
+        """Wait for `slots` slots (a $batch of 20 uses 20). Returns the seconds waited, or None without waiting or
+        taking anything when the slots would start after `not_after` (a clock() value: the caller's deadline)."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next_free)
@@ -64,6 +65,8 @@ class RatePacer:
                     break
                 start = max(start, granted_at + self.window)
                 used -= n
+            if not_after is not None and start > not_after:
+                return None
             self._granted.append((start, slots))
             self._granted_slots += slots
             self._next_free = start + slots * self.interval

@@ -151,7 +151,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "ConfirmRiskyUsersCompromised", "actions_confirm_risky_users", "POST", "risky-users/confirm-compromised",
         "Risky users", "Confirm users compromised",
         "Marks the users as compromised in Entra ID Protection (their risk becomes high), 60 per Graph call. "
-        "Answers with a result per user id.",
+        "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
+        "send those again).",
         "confirm_risky_users", write=True, params=(TENANT,), body="RiskyUsersRequest", success_schema="RiskyResult",
         success_description="A result per user id", errors=LIST_ERRORS,
     ),
@@ -159,7 +160,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "DismissRiskyUsers", "actions_dismiss_risky_users", "POST", "risky-users/dismiss", "Risky users",
         "Dismiss user risk",
         "Dismisses the risk of the users in Entra ID Protection (their risk becomes none), 60 per Graph call. "
-        "Answers with a result per user id.",
+        "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
+        "send those again).",
         "dismiss_risky_users", write=True, params=(TENANT,), body="RiskyUsersRequest", success_schema="RiskyResult",
         success_description="A result per user id", errors=LIST_ERRORS,
     ),
@@ -168,7 +170,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "risky-service-principals/confirm-compromised", "Risky service principals",
         "Confirm service principals compromised",
         "Marks the service principals as compromised in Entra ID Protection, 60 per Graph call. Answers with a "
-        "result per service principal id.",
+        "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
+        "send those again).",
         "confirm_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
     ),
@@ -176,7 +179,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "DismissRiskyServicePrincipals", "actions_dismiss_risky_sps", "POST", "risky-service-principals/dismiss",
         "Risky service principals", "Dismiss service principal risk",
         "Dismisses the risk of the service principals in Entra ID Protection, 60 per Graph call. Answers with a "
-        "result per service principal id.",
+        "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
+        "send those again).",
         "dismiss_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
     ),

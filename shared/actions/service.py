@@ -150,15 +150,18 @@ def _error_of_answer(status: int, answer: dict[str, Any]) -> GraphError:
 
 
 class ChunkDeadline:
-    """Whether a bulk request may start its next chunk of Graph calls. It stops when the time spent plus the slowest
-    chunk so far (pacing waits included) would pass the budget, so that the answer, with a result per id, goes out
-    before the caller gives up on the request: a Consumption Logic App waits 120 s, then retries the whole call
-    without ever seeing what was done."""
+    """The time budget of a bulk request, so that its answer, with a result per id, goes out before the caller gives
+    up on it (a Consumption Logic App waits 120 s, then retries the whole call without ever seeing what was done).
+
+    Two guards: a chunk of Graph calls does not start when the time spent plus the slowest chunk so far (pacing
+    waits included) would pass the budget, and `deadline` goes to the Graph client, so that no wait or read inside
+    a chunk goes past it either."""
 
     def __init__(self, budget_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.budget = budget_seconds
         self._clock = clock
         self._started = clock()
+        self.deadline = self._started + budget_seconds
         self._chunk_started: float | None = None
         self.slowest = 0.0
 
@@ -325,7 +328,7 @@ def _comment(ctx: Context, kind: str, param: str, base: str) -> Answer:
 
 
 def bulk_update_alerts(ctx: Context) -> Answer:
-    from shared.graph_client import GraphError
+    from shared.graph_client import DeadlineReached, GraphError
 
     body = validation.json_object(ctx.call, v.MAX_BULK_BODY_BYTES)
     validation.only_fields(body, ("ids", "changes"))
@@ -352,7 +355,10 @@ def bulk_update_alerts(ctx: Context) -> Answer:
             for n, item_id in enumerate(chunk)
         ]
         try:
-            answers = ctx.client.batch(requests_, family=RateFamily.SECURITY)
+            answers = ctx.client.batch(requests_, family=RateFamily.SECURITY, deadline=deadline.deadline)
+        except DeadlineReached:
+            results.update((item_id, _not_attempted(item_id)) for item_id in chunk)
+            continue
         except GraphError as exc:
             problem = graph_problem(exc, target="the alerts of this batch", permission=permission)
             for item_id in chunk:
@@ -362,7 +368,7 @@ def bulk_update_alerts(ctx: Context) -> Answer:
             deadline.chunk_done()
         lines = []
         for item_id, answer in zip(chunk, answers, strict=True):
-            status = int(answer.get("status") or 0)
+            status = int(answer["status"])  # the client answers every request with a status
             if 200 <= status < 300:
                 updated = answer.get("body") if isinstance(answer.get("body"), dict) else {}
                 results[item_id] = {"id": item_id, "result": "updated"}
@@ -393,7 +399,7 @@ class RiskyAction:
 
 
 def _risky(ctx: Context, spec: RiskyAction) -> Answer:
-    from shared.graph_client import GraphError
+    from shared.graph_client import DeadlineReached, GraphError
 
     body = validation.json_object(ctx.call, v.MAX_BULK_BODY_BYTES)
     validation.only_fields(body, (spec.field,))
@@ -411,7 +417,11 @@ def _risky(ctx: Context, spec: RiskyAction) -> Answer:
             response = ctx.client.request(
                 "POST", f"/identityProtection/{spec.collection}/{spec.action}", json_body={spec.field: chunk},
                 family=RateFamily.IDENTITY_PROTECTION, idempotent=True,  # setting a state twice is harmless
+                deadline=deadline.deadline,
             )
+        except DeadlineReached:
+            results += [_not_attempted(i) for i in chunk]
+            continue
         except GraphError as exc:
             problem = graph_problem(exc, target=f"{spec.what}s", permission=permission)
             results += [_failure(i, problem) for i in chunk]

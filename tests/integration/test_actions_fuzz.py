@@ -88,8 +88,8 @@ def served(stack: LocalStack) -> Iterator[DevHost]:
               f"{len(host.errors)} unhandled exceptions; "
               f"statuses {dict(sorted(Counter(calls).items()))}")
         assert host.errors == [], "\n".join(e.traceback for e in host.errors)
-        if operations_run >= FUZZED:  # the whole run, not a -k selection of it
-            assert len(calls) >= MIN_REQUESTS, f"the fuzz run made only {len(calls)} requests"
+        assert operations_run == FUZZED, f"operations never fuzzed: {sorted(FUZZED - operations_run)}"
+        assert len(calls) >= MIN_REQUESTS, f"the fuzz run made only {len(calls)} requests"
 
 
 @pytest.fixture(scope="module")
