@@ -90,9 +90,10 @@ class AuditTrail:
 
     def _container(self) -> ContainerClient:
         from shared.export_engine import ensure_container
-        from shared.storage import blob_service
+        from shared.storage import Patience, blob_service
 
-        container = blob_service(self.settings).get_container_client(self.settings.audit_container)
+        container = blob_service(self.settings, patience=Patience.INTERACTIVE).get_container_client(
+            self.settings.audit_container)
         ensure_container(container)
         return container
 

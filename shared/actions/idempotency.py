@@ -72,9 +72,10 @@ class IdempotencyStore:
 
     def _blob(self, scope: str, key: str) -> BlobClient:
         from shared.export_engine import ensure_container
-        from shared.storage import blob_service
+        from shared.storage import Patience, blob_service
 
-        container = blob_service(self.settings).get_container_client(self.settings.audit_container)
+        container = blob_service(self.settings, patience=Patience.INTERACTIVE).get_container_client(
+            self.settings.audit_container)
         ensure_container(container)
         return container.get_blob_client(record_name(self.tenant, scope, key))
 

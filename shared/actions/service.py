@@ -153,9 +153,9 @@ class ChunkDeadline:
     """The time budget of a bulk request, so that its answer, with a result per id, goes out before the caller gives
     up on it (a Consumption Logic App waits 120 s, then retries the whole call without ever seeing what was done).
 
-    Two guards: a chunk of Graph calls does not start when the time spent plus the slowest chunk so far (pacing
-    waits included) would pass the budget, and `deadline` goes to the Graph client, so that no wait or read inside
-    a chunk goes past it either."""
+    Two guards: a chunk does not start when the time spent plus the slowest chunk so far (its Graph calls with their
+    pacing waits, and its audit append) would pass the budget, and `deadline` goes to the Graph client, so that no
+    wait or read inside a chunk goes past it either. A chunk lasts until the next one is asked for."""
 
     def __init__(self, budget_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.budget = budget_seconds
@@ -167,15 +167,13 @@ class ChunkDeadline:
 
     def may_start_chunk(self) -> bool:
         now = self._clock()
+        if self._chunk_started is not None:
+            self.slowest = max(self.slowest, now - self._chunk_started)
+            self._chunk_started = None
         if now - self._started + self.slowest > self.budget:
             return False
         self._chunk_started = now
         return True
-
-    def chunk_done(self) -> None:
-        if self._chunk_started is not None:
-            self.slowest = max(self.slowest, self._clock() - self._chunk_started)
-            self._chunk_started = None
 
 
 def _not_attempted(item_id: str) -> dict[str, Any]:
@@ -364,8 +362,6 @@ def bulk_update_alerts(ctx: Context) -> Answer:
             for item_id in chunk:
                 results[item_id] = _failure(item_id, problem)
             continue
-        finally:
-            deadline.chunk_done()
         lines = []
         for item_id, answer in zip(chunk, answers, strict=True):
             status = int(answer["status"])  # the client answers every request with a status
@@ -426,8 +422,6 @@ def _risky(ctx: Context, spec: RiskyAction) -> Answer:
             problem = graph_problem(exc, target=f"{spec.what}s", permission=permission)
             results += [_failure(i, problem) for i in chunk]
             continue
-        finally:
-            deadline.chunk_done()
         results += [{"id": i, "result": spec.result} for i in chunk]
         ctx.audit([
             ctx.record(target_type=spec.kind, target_id=i, sent={"action": spec.action}, before=None,

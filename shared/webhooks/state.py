@@ -85,9 +85,10 @@ class SubscriptionStore:
     @classmethod
     def for_settings(cls, settings: Settings, *, quick: bool = False) -> SubscriptionStore:
         """The store in STATE_CONTAINER; `quick` for the webhook's timed path (see shared.storage)."""
-        from shared.storage import blob_service
+        from shared.storage import Patience, blob_service
 
-        return cls(blob_service(settings, quick=quick).get_container_client(settings.state_container))
+        return cls(blob_service(settings, patience=Patience.QUICK if quick else Patience.BACKGROUND)
+                   .get_container_client(settings.state_container))
 
     def load(self) -> tuple[SubscriptionState, str | None]:
         from azure.core.exceptions import ResourceNotFoundError

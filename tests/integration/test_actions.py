@@ -8,6 +8,7 @@ Each test works on its own alerts, incidents and users, so tests run in any orde
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -809,3 +810,44 @@ def test_the_readme_logic_app_sample_sends_a_valid_update(api, alerts):
     response = api.call("PATCH", f"alerts/{alert_id}", update)
     assert response.status_code == 200, response.text
     assert {k: api.item("alerts", alert_id)[k] for k in update} == update
+
+
+# --- storage outage
+
+
+def test_a_storage_outage_costs_an_action_seconds_not_a_minute(caplog):
+    # The audit trail and the Idempotency-Key records live in Blob Storage. With storage down, an update still
+    # happens (Graph is the system of record; its audit line goes to the log, marked AUDIT-NOT-WRITTEN) and a keyed
+    # comment is refused with 503 before Graph is called. Both answer within seconds: with the storage SDK's default
+    # retries each would hold its caller for about 90 s, most of a Logic App's 120 s.
+    with LocalStack(SimConfig(alerts=5, throttle=False, seed=12)) as stack:
+        assert stack.sim is not None and stack.azurite is not None
+        tenant = stack.sim.tenants[0]
+        ids = [a["id"] for a in stack.sim.alerts(tenant)]
+        env = stack.env(AUDIT_CONTAINER=AUDIT, GRAPH_SECURITY_REQUESTS_PER_MINUTE="55555")
+        with DevHost(function_app.app, env) as host, requests.Session() as session:
+            headers = {"x-functions-key": host.key}
+            comment_url = host.url(f"alerts/{ids[2]}/comments")
+            keyed = {**headers, "Idempotency-Key": "outage-1"}
+            assert session.patch(host.url(f"alerts/{ids[0]}"), json={"status": "inProgress"}, headers=headers,
+                                 timeout=60).status_code == 200
+            stack.azurite.stop()
+            try:
+                with caplog.at_level(logging.ERROR, logger="graph_security_bridge.audit"):
+                    started = time.monotonic()
+                    patch = session.patch(host.url(f"alerts/{ids[1]}"), json={"assignedTo": "outage@contoso.com"},
+                                          headers=headers, timeout=60)
+                    patch_seconds = time.monotonic() - started
+                started = time.monotonic()
+                comment = session.post(comment_url, json={"comment": "During the outage."}, headers=keyed,
+                                       timeout=60)
+                comment_seconds = time.monotonic() - started
+            finally:
+                stack.azurite.start()
+            again = session.post(comment_url, json={"comment": "During the outage."}, headers=keyed, timeout=60)
+        alerts = {a["id"]: a for a in stack.sim.alerts(tenant)}
+    assert patch.status_code == 200 and alerts[ids[1]]["assignedTo"] == "outage@contoso.com" and patch_seconds < 15
+    assert any("AUDIT-NOT-WRITTEN" in r.getMessage() and ids[1] in r.getMessage() for r in caplog.records)
+    assert comment.status_code == 503 and comment.json()["title"] == "Storage unavailable" and comment_seconds < 15
+    assert again.status_code == 200  # storage back: the same key goes through, once
+    assert [c["comment"] for c in alerts[ids[2]]["comments"]] == ["During the outage."]
