@@ -667,12 +667,9 @@ class DevHost:
         _reset_app_caches()
 
     def _restore_env(self) -> None:
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env.clear()
+        from local.stack import restore_environ
+
+        restore_environ(self._saved_env)
         _reset_app_caches()
 
     # --- requests

@@ -43,12 +43,7 @@ class LocalStack:
             self.sim.stop()
         if self.azurite is not None:
             self.azurite.close()
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env.clear()
+        restore_environ(self._saved_env)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -78,3 +73,13 @@ class LocalStack:
 
     def settings(self, **overrides: Any) -> Settings:
         return load_settings(self.env(**overrides))
+
+
+def restore_environ(saved: dict[str, str | None]) -> None:
+    """Put back the environment variables saved as {name: value before, None when it was unset}; empties `saved`."""
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    saved.clear()

@@ -134,7 +134,7 @@ class GraphApi:
         if lower == ["$batch"]:
             if req.in_batch:
                 raise bad_request("A batch request cannot contain another batch request.")
-            _require(req, "POST")
+            require_method(req, "POST")
             return self._batch(req)
         if lower[:1] == ["subscriptions"] and self.subscriptions is not None:
             return self.subscriptions.route(req, segments[1:])
@@ -155,29 +155,29 @@ class GraphApi:
         tenant = self.tenants[req.token.tenant]
         sub = [s.lower() for s in rest]
         if not rest:
-            _require(req, "GET")
+            require_method(req, "GET")
             return lambda: self._list(req, spec, tenant)
         if (
             len(rest) == 1
             and spec in (R.RISKY_USERS, R.RISKY_SERVICE_PRINCIPALS)
             and sub[0] in ("confirmcompromised", "dismiss")
         ):
-            _require(req, "POST")
+            require_method(req, "POST")
             action = "confirmCompromised" if sub[0] == "confirmcompromised" else "dismiss"
             return lambda: self._risk_action(req, spec, tenant, action)
         if len(rest) == 1:
             if spec in (R.ALERTS, R.INCIDENTS):
-                _require(req, "GET", "PATCH")
+                require_method(req, "GET", "PATCH")
                 if req.method == "PATCH":
                     return lambda: self._patch(req, spec, tenant, rest[0])
             else:
-                _require(req, "GET")
+                require_method(req, "GET")
             return lambda: self._get(req, spec, tenant, rest[0])
         if len(rest) == 2 and sub[1] == "comments" and spec in (R.ALERTS, R.INCIDENTS):
-            _require(req, "GET", "POST")
+            require_method(req, "GET", "POST")
             return lambda: self._comments(req, spec, tenant, rest[0])
         if len(rest) == 2 and sub[1] == "alerts" and spec is R.INCIDENTS:
-            _require(req, "GET")
+            require_method(req, "GET")
             return lambda: self._incident_alerts(req, tenant, rest[0])
         raise not_found(f"Resource not found for the segment '{rest[-1]}'.")
 
@@ -395,7 +395,7 @@ class GraphApi:
         return resp
 
 
-def _require(req: GraphRequest, *methods: str) -> None:
+def require_method(req: GraphRequest, *methods: str) -> None:
     if req.method not in methods:
         raise GraphError(
             405,

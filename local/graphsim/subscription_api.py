@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import SimConfig
 from .errors import GraphError
-from .handlers import GraphRequest, GraphResponse
+from .handlers import GraphRequest, GraphResponse, require_method
 from .notifier import Notifier
 from .subscriptions import (
     Subscription,
@@ -33,16 +33,6 @@ from .ticks import now_ticks
 _VALIDATION_FAILED = "Subscription validation request failed."
 # Properties a PATCH may not change (sending the current value is harmless).
 _FIXED = ("resource", "changeType", "clientState", "latestSupportedTlsVersion", "includeResourceData")
-
-
-def _require(req: GraphRequest, *methods: str) -> None:
-    if req.method not in methods:
-        raise GraphError(
-            405,
-            f"The HTTP method '{req.method}' is not supported for this resource.",
-            "MethodNotAllowed",
-            {"Allow": ", ".join(methods)},
-        )
 
 
 def _object(req: GraphRequest) -> dict[str, Any]:
@@ -65,10 +55,10 @@ class SubscriptionApi:
     def route(self, req: GraphRequest, rest: list[str]) -> GraphResponse:
         """``rest`` is the path below ``subscriptions``. No throttling family: Graph documents none for it."""
         if not rest:
-            _require(req, "GET", "POST")
+            require_method(req, "GET", "POST")
             return self._create(req) if req.method == "POST" else self._list(req)
         if len(rest) == 1:
-            _require(req, "GET", "PATCH", "DELETE")
+            require_method(req, "GET", "PATCH", "DELETE")
             if req.method == "PATCH":
                 return self._patch(req, rest[0])
             if req.method == "DELETE":
@@ -76,7 +66,7 @@ class SubscriptionApi:
             sub = self.store.require(rest[0], req.token.tenant, req.token.client_id)
             return _json(200, sub.to_graph(req.base_url, req.version))
         if len(rest) == 2 and rest[1].lower() == "reauthorize":
-            _require(req, "POST")
+            require_method(req, "POST")
             return self._reauthorize(req, rest[0])
         raise GraphError(404, f"Resource not found for the segment '{rest[-1]}'.", "NotFound")
 
