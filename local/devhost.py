@@ -1179,9 +1179,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="an extra app setting (repeatable), e.g. --set ACTIONS_ENABLED=false")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # As host.json does for Azure.Core: the SDKs' per-request logging would drown the app's lines (the queue
-    # listener polls several times a second).
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    # What the app does in Azure (the SDKs' per-request lines would drown the app's: the queue listener polls
+    # several times a second); the dev host's own queue polling logs through azure.storage too.
+    from shared.app_logging import quiet_library_loggers
+
+    quiet_library_loggers()
 
     from local.azurite import ACCOUNT
     from local.graphsim import SimConfig

@@ -38,8 +38,9 @@ param applicationInsightsName string
 @allowed([
   '3.11'
   '3.12'
+  '3.13'
 ])
-param pythonVersion string = '3.11'
+param pythonVersion string = '3.13'
 
 @description('Memory of each instance (MB).')
 @allowed([
