@@ -3,7 +3,9 @@
 The scenario: {"app_dir": ".", "env": {...app settings...}, "steps": [step, ...]} where a step is
 {"kind": "http", "function": name, "method": "GET", "path": "export/status", "body": text, "headers": {...},
  "query": {...}, "params": {...}} or {"kind": "timer", "function": name} or
-{"kind": "queue", "function": name, "body": text, "dequeue_count": 1}.
+{"kind": "queue", "function": name, "body": text, "dequeue_count": 1}. With "concurrent": true every step starts at
+once (each after its own "after" seconds), as a host with several requests in flight sends them; outcomes keep the
+order of the steps.
 
 The answer on stdout: {"runtime", "python", "azure_functions", "functions": [...], "outcomes": [...],
 "user_logs": [...], "refused": null or the runtime's failure text}. Exit status 0, or 3 when the worker refused
@@ -21,7 +23,20 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from local.realworker.driver import RealWorker, WorkerRefused
+from local.realworker.driver import Outcome, RealWorker, WorkerRefused
+
+
+async def run_step(worker: RealWorker, step: dict[str, Any]) -> Outcome:
+    await asyncio.sleep(step.get("after", 0))
+    kind, name = step["kind"], step["function"]
+    if kind == "http":
+        return await worker.http(name, step.get("method", "GET"), step["path"], body=step.get("body", "").encode(),
+                                 headers=step.get("headers"), query=step.get("query"), params=step.get("params"))
+    if kind == "timer":
+        return await worker.timer(name, past_due=step.get("past_due", False))
+    if kind == "queue":
+        return await worker.queue(name, step["body"], dequeue_count=step.get("dequeue_count", 1))
+    raise ValueError(f"unknown step kind {kind!r}")
 
 
 async def run(scenario: dict[str, Any]) -> dict[str, Any]:
@@ -32,19 +47,13 @@ async def run(scenario: dict[str, Any]) -> dict[str, Any]:
     try:
         await worker.start()
         answer["functions"] = worker.report()
-        for step in scenario.get("steps", []):
-            kind, name = step["kind"], step["function"]
-            if kind == "http":
-                outcome = await worker.http(name, step.get("method", "GET"), step["path"],
-                                            body=step.get("body", "").encode(), headers=step.get("headers"),
-                                            query=step.get("query"), params=step.get("params"))
-            elif kind == "timer":
-                outcome = await worker.timer(name, past_due=step.get("past_due", False))
-            elif kind == "queue":
-                outcome = await worker.queue(name, step["body"], dequeue_count=step.get("dequeue_count", 1))
-            else:
-                raise ValueError(f"unknown step kind {kind!r}")
-            answer["outcomes"].append(outcome.as_dict())
+        answer["thread_pool_size"] = worker.thread_pool_size()
+        steps = scenario.get("steps", [])
+        if scenario.get("concurrent"):
+            outcomes = await asyncio.gather(*(run_step(worker, step) for step in steps))
+        else:
+            outcomes = [await run_step(worker, step) for step in steps]
+        answer["outcomes"] = [outcome.as_dict() for outcome in outcomes]
     except WorkerRefused as exc:
         answer["refused"] = str(exc)
     finally:

@@ -135,6 +135,11 @@ class RealWorker:
         self.runtime.stop_threadpool_executor()
         logging.getLogger().removeHandler(self.logs)
 
+    def thread_pool_size(self) -> int:
+        """How many sync invocations the worker runs at once (PYTHON_THREADPOOL_THREAD_COUNT, or Python's default)."""
+        pool = self.runtime.get_threadpool_executor()
+        return int(pool._max_workers) if pool is not None else 0
+
     def report(self) -> list[dict[str, Any]]:
         """Every function with its bindings as the worker reports them to the host (raw binding JSON)."""
         return [{"name": f.name, "function_id": f.function_id,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import textwrap
 import time
@@ -26,34 +25,23 @@ import function_app
 from local.devhost import http_routes, trigger_functions
 from local.export_check import read_export
 from local.graphsim import SimConfig
+from local.realworker.launch import WorkerEnvironmentMissing, run_in_worker
 from local.stack import BINDING_SETTINGS, LocalStack
 from shared.app_logging import APP_LOGGER
 from shared.storage import blob_service
 from shared.webhooks.state import SubscriptionRecord, SubscriptionStore
 
 REPO = Path(__file__).resolve().parents[2]
-WORKER_PYTHON = REPO / ".venv-worker" / "bin" / "python"
 WORKER_TIMEOUT_S = 240
 
 
-def worker_python() -> Path:
-    if not WORKER_PYTHON.exists():
-        pytest.fail(
-            f"{WORKER_PYTHON} is missing: the real-worker tests need Python 3.13 and the environment `./dev test` "
-            "creates from it (set WORKER_PYTHON to a Python 3.13 if none was found). These tests are what proves "
-            "that Azure can load the app; they never skip.", pytrace=False)
-    return WORKER_PYTHON
-
-
 def run_worker(scenario: dict[str, Any], app_dir: Path = REPO) -> dict[str, Any]:
-    """Run a scenario in the real worker (a fresh 3.13 process) and return its JSON answer."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PYTEST"))}
-    done = subprocess.run([str(worker_python()), "-m", "local.realworker"], cwd=REPO, env=env,
-                          input=json.dumps({"app_dir": str(app_dir), **scenario}), capture_output=True, text=True,
-                          timeout=WORKER_TIMEOUT_S)
-    assert done.stdout.strip(), f"the worker driver printed nothing (exit {done.returncode}):\n{done.stderr[-4000:]}"
-    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return answer
+    """Run a scenario in the real worker (a fresh Python 3.13 process); fail loudly where it cannot run."""
+    try:
+        return run_in_worker(scenario, app_dir, timeout=WORKER_TIMEOUT_S)
+    except WorkerEnvironmentMissing as exc:
+        pytest.fail(f"{exc} These tests are what proves that Azure can load the app; they never skip.",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="module")
