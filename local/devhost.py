@@ -93,6 +93,8 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from local.connections import QueueConnection, queue_connection
+
 log = logging.getLogger("graph_security_bridge.devhost")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,6 +210,27 @@ class RouteTemplate:
     @property
     def precedence(self) -> tuple[int, ...]:
         return tuple(s.precedence for s in self.segments)
+
+    def _lengths(self) -> tuple[int, float]:
+        """The fewest and the most path segments this template matches."""
+        required = sum(1 for s in self.segments if not (s.optional or s.default is not None or s.catch_all))
+        most = float("inf") if any(s.catch_all for s in self.segments) else len(self.segments)
+        return required, most
+
+    def may_overlap(self, other: RouteTemplate) -> bool:
+        """Whether one path might match both templates (constraints ignored, so "might"): then which function
+        serves it depends on the host's route order."""
+        low = max(self._lengths()[0], other._lengths()[0])
+        high = min(self._lengths()[1], other._lengths()[1])
+        if low > high:
+            return False
+        for mine, theirs in zip(self.segments, other.segments, strict=False):
+            if mine.catch_all or theirs.catch_all:
+                return True
+            both_literal = mine.literal is not None and theirs.literal is not None
+            if both_literal and str(mine.literal).lower() != str(theirs.literal).lower():
+                return False
+        return True
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
         values: dict[str, str] = {}
@@ -331,6 +354,21 @@ def trigger_functions(app: func.FunctionApp) -> list[TriggerFunction]:
     return functions
 
 
+def overlapping_routes(routes: list[HttpRoute]) -> list[tuple[HttpRoute, HttpRoute]]:
+    """Pairs of routes that might both serve one request (same method, templates that may match one path).
+
+    The dev host picks the most specific template (ASP.NET Core's precedence); whether the Functions host does the
+    same or takes the first match in registration order could not be checked here, so an app should have no such
+    pair: then the order cannot matter. The dev host warns about each one at start."""
+    pairs = []
+    for i, first in enumerate(routes):
+        for second in routes[i + 1:]:
+            shared = (first.methods is None or second.methods is None or first.methods & second.methods)
+            if shared and first.template.may_overlap(second.template):
+                pairs.append((first, second))
+    return pairs
+
+
 def route_prefix(host_json: Path = HOST_JSON) -> str:
     try:
         config = json.loads(host_json.read_text())
@@ -415,14 +453,9 @@ def resolve_expressions(value: Any, env: Mapping[str, str]) -> Any:
     return re.sub(r"%([^%]+)%", lookup, value)
 
 
-def connection_string(setting: str | None, env: Mapping[str, str], what: str) -> str:
-    """The connection string in the app setting a binding's `connection` names (AzureWebJobsStorage by default)."""
-    name = setting or "AzureWebJobsStorage"
-    value = env.get(name) or os.environ.get(name)
-    if not value:
-        # Identity-based connections (`<name>__queueServiceUri`) are not supported by the dev host.
-        raise KeyError(f"{what}: app setting {name!r} (a connection string) is not set")
-    return value
+def app_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The app settings the host sees: the process environment overlaid by the dev host's own."""
+    return {**os.environ, **env}
 
 
 def queue_name(binding: dict[str, Any], env: Mapping[str, str]) -> str:
@@ -435,16 +468,16 @@ class QueueOutput:
 
     def __init__(self, encoding: str = "base64") -> None:
         self.encoding = encoding
-        self._created: set[tuple[str, str]] = set()
+        self._created: set[tuple[QueueConnection, str]] = set()
         self._lock = threading.Lock()
 
     def __call__(self, binding: dict[str, Any], value: Any, env: Mapping[str, str]) -> None:
         from azure.core.exceptions import ResourceExistsError
-        from azure.storage.queue import QueueClient
 
-        connection = connection_string(binding.get("connection"), env, f"queue output {binding['name']!r}")
+        connection = queue_connection(binding.get("connection"), app_settings(env),
+                                      f"queue output {binding['name']!r}")
         queue = queue_name(binding, env)
-        client = QueueClient.from_connection_string(connection, queue)
+        client = connection.queue(queue)
         with self._lock:
             if (connection, queue) not in self._created:
                 with contextlib.suppress(ResourceExistsError):
@@ -522,7 +555,7 @@ class _QueueListener:
 
     function: TriggerFunction
     queue_name: str
-    connection: str
+    connection: QueueConnection
     client: Any  # azure.storage.queue.QueueClient
     pool: ThreadPoolExecutor
     thread: threading.Thread | None = None
@@ -596,6 +629,10 @@ class DevHost:
         if self._server is not None:
             return self
         self.routes = http_routes(self.app)
+        for first, second in overlapping_routes(self.routes):
+            log.warning("Routes %r (%s) and %r (%s) may both match one request: the dev host serves the more "
+                        "specific one, the Functions host may serve the one registered first",
+                        first.template.template, first.function_name, second.template.template, second.function_name)
         self.trigger_functions = {f.function_name: f for f in trigger_functions(self.app)}
         for route in self.routes:
             self._warn_unsupported(route.function_name, route.inputs, route.outputs)
@@ -683,9 +720,11 @@ class DevHost:
         header_map: dict[str, str] = {}
         for name, value in headers:
             key = name.lower()
-            header_map[key] = f"{header_map[key]}, {value}" if key in header_map else value
+            # The host hands a repeated header over as one value joined with "," (ASP.NET Core StringValues).
+            header_map[key] = f"{header_map[key]},{value}" if key in header_map else value
         query: dict[str, str] = {}
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        # The host drops query parameters whose value is empty (`?validationToken=` arrives without the key).
+        for name, value in parse_qsl(parts.query, keep_blank_values=False):
             query[name] = f"{query[name]},{value}" if name in query else value
         segments = parts.path.split("/")[1:]
         # The host reserves admin/ ahead of the route prefix (which may be empty).
@@ -897,13 +936,12 @@ class DevHost:
 
     def _start_listener(self, function: TriggerFunction) -> None:
         from azure.core.exceptions import ResourceExistsError
-        from azure.storage.queue import QueueClient
 
         try:
             name = queue_name(function.trigger, self.env)
-            connection = connection_string(function.trigger.get("connection"), self.env,
-                                           f"queue trigger of {function.function_name}")
-            client = QueueClient.from_connection_string(connection, name)
+            connection = queue_connection(function.trigger.get("connection"), app_settings(self.env),
+                                          f"queue trigger of {function.function_name}")
+            client = connection.queue(name)
             with contextlib.suppress(ResourceExistsError):
                 client.create_queue()
         except Exception as exc:
@@ -998,12 +1036,11 @@ class DevHost:
     def _poison(self, listener: _QueueListener, message: Any) -> None:
         """What the host does with a message it gives up on: a copy (same text) to <queue>-poison, then delete."""
         from azure.core.exceptions import ResourceExistsError
-        from azure.storage.queue import QueueClient
 
         poison_name = f"{listener.queue_name}-poison"
         with listener.poison_lock:
             if listener.poison is None:
-                client = QueueClient.from_connection_string(listener.connection, poison_name)
+                client = listener.connection.queue(poison_name)
                 with contextlib.suppress(ResourceExistsError):
                     client.create_queue()
                 listener.poison = client
@@ -1111,18 +1148,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes | None:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks, total = [], 0
+            # The host forwards no chunked body to an out-of-process worker: the function sees an empty body
+            # (azure-functions-host issues 7930 and 4926: "Chunked requests are not currently supported for the
+            # OOP scenarios"). The chunks are read, so the connection stays usable, and dropped.
+            total = 0
             while True:
                 line = self.rfile.readline(65537)
                 size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
-                    return b"".join(chunks)
+                    return b""
                 total += size
                 if total > MAX_BODY_BYTES:
                     return None
-                chunks.append(self.rfile.read(size))
+                self.rfile.read(size)
                 self.rfile.readline(3)
         length = self.headers.get("Content-Length")
         if not length:

@@ -19,7 +19,7 @@ import requests
 from azure.storage.queue import QueueClient
 
 import function_app
-from local.devhost import DevHost, RouteTemplate, http_routes
+from local.devhost import DevHost, RouteTemplate, http_routes, overlapping_routes
 from shared.actions.operations import OPERATIONS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +63,16 @@ def test_literal_routes_win_over_parameters_in_the_app():
     routes = [r.template.template for r in http_routes(function_app.app)]
     assert routes.index("export/status") < routes.index("export/{stream}")
     assert routes.index("alerts/bulk-update") < routes.index("alerts/{alertId}")
+
+
+def test_no_two_routes_of_the_app_can_serve_one_request():
+    """So the host's route order (precedence, or registration order) cannot change which function answers."""
+    assert overlapping_routes(http_routes(function_app.app)) == []
+
+
+def test_overlapping_routes_are_found():
+    pairs = {(a.function_name, b.function_name) for a, b in overlapping_routes(http_routes(demo))}
+    assert pairs == {("fixed", "echo")} or pairs == {("echo", "fixed")}
 
 
 def test_the_app_is_served_as_registered():
@@ -187,10 +197,21 @@ def test_queue_output_binding(host, azurite):
 
 
 def test_keep_alive_and_chunked_bodies(host):
+    """As on the host, a chunked body does not reach the function (azure-functions-host issue 7930); the
+    connection stays usable and a body with Content-Length on it arrives whole."""
     with requests.Session() as session:
         for _ in range(3):
             response = session.post(f"{host.base_url}/echo/x?code=k1", data=iter([b"ab", b"cd"]), timeout=10)
+            assert response.json()["body"] == ""
+            response = session.post(f"{host.base_url}/echo/x?code=k1", data=b"abcd", timeout=10)
             assert response.json()["body"] == "abcd"
+
+
+def test_empty_query_values_are_dropped_and_repeated_headers_joined(host):
+    response = requests.get(f"{host.base_url}/echo/x?code=k1&empty=&a=1", headers={"X-Custom": "a"}, timeout=10)
+    assert "empty" not in response.json()["params"] and response.json()["params"]["a"] == "1"
+    answer = host.dispatch("GET", "/api/echo/x?code=k1", [("X-Custom", "a"), ("x-custom", "b")], b"")
+    assert json.loads(answer.body)["header"] == "a,b"
 
 
 def test_route_prefix_from_host_json(tmp_path):
