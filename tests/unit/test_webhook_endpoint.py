@@ -1,6 +1,7 @@
 """The notification endpoint's answers that need no subscription: the handshake, and 503 when the subscription
 records cannot be read (quickly, since Graph gives a delivery 3 s)."""
 
+import asyncio
 import json
 import socket
 import time
@@ -15,7 +16,9 @@ from shared.storage import forget_clients
 
 
 def handler(name: str):
-    return next(f for f in app_functions(function_app.app) if f.get_function_name() == name).get_user_function()
+    """The endpoint, called as the worker calls an async function (on an event loop)."""
+    function = next(f for f in app_functions(function_app.app) if f.get_function_name() == name).get_user_function()
+    return lambda request, out: asyncio.run(function(request, out))
 
 
 class Out:
