@@ -57,10 +57,6 @@ class LocalTls:
         ctx.set_alpn_protocols(["http/1.1"])
         return ctx
 
-    def client_context(self) -> ssl.SSLContext:
-        """A client-side context that trusts the local CA (handy for urllib/http.client in tests)."""
-        return ssl.create_default_context(cafile=str(self.ca_cert_path))
-
 
 def ensure_local_tls(directory: Path | None = None) -> LocalTls:
     """Return valid local TLS material in ``directory`` (default ``<repo>/.local/tls``), creating it if needed."""

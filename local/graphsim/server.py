@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local.http_body import BadRequestBody, read_body
+
 from .auth import TokenError
 from .errors import DEFAULT_MESSAGES, GraphError, graph_error_body
 from .faults import NO_FAULT, FaultDecision
@@ -108,26 +110,6 @@ class SimRequestHandler(BaseHTTPRequestHandler):
 
     # --- request ----------------------------------------------------------------------------------------------------
 
-    def _read_body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            return None
-        return self.rfile.read(length) if length else b""
-
     def _dispatch(self) -> None:
         sim = self.server.sim
         started = time.perf_counter()
@@ -135,8 +117,8 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         path = unquote(url.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
-            body = self._read_body()
-        except ValueError:
+            body = read_body(self.rfile, self.headers, MAX_BODY)
+        except BadRequestBody:
             body = None
         request_id = str(uuid.uuid4())
         client_request_id = headers.get("client-request-id") or str(uuid.uuid4())
