@@ -305,6 +305,25 @@ def test_comment_with_idempotency_key_is_added_once(api, alerts):
     assert len(audited) == 1 and audited[0]["idempotencyKey"] == "run-1:alert-comment"
 
 
+def test_audit_container_holds_only_append_blobs(api, alerts):
+    # In Azure the audit container has a time-based immutability policy that allows only appends to append blobs
+    # (infra/modules/storage.bicep): a blob the app overwrites or deletes there would fail. The idempotency records,
+    # which are overwritten and deleted, live in the state container.
+    (alert_id,) = alerts(1)
+    headers = {"Idempotency-Key": "immutability:alert-comment"}
+    assert api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Checked."}, headers=headers).status_code == 200
+    assert api.call("PATCH", f"alerts/{alert_id}", {"status": "inProgress"}).status_code == 200
+    service = BlobServiceClient.from_connection_string(api.stack.azurite.connection_string)
+    audit_blobs = list(service.get_container_client(AUDIT).list_blobs())
+    kinds = {b.name: str(b.blob_type) for b in audit_blobs}
+    assert kinds and set(kinds.values()) == {"BlobType.APPENDBLOB"}, kinds
+    assert all(b.name.startswith("audit/") for b in audit_blobs)
+    from shared.settings import load_settings
+
+    state = service.get_container_client(load_settings(api.host.env).state_container)
+    assert list(state.list_blobs(name_starts_with=f"idempotency/tenant={api.tenant}/"))
+
+
 def test_without_a_key_every_comment_is_added(api):
     incident = incident_id(api, 2)
     for _ in range(2):
