@@ -174,5 +174,8 @@ done
 if [ "$dry_run" = true ]; then
   echo "dry run: $changes change(s) not made"
 else
-  echo "$changes change(s) made. Tokens already issued keep their old roles for up to 24 hours; restart the function app to pick up new roles sooner."
+  # Managed identity tokens are cached by Azure for around 24 hours per resource and cannot be refreshed earlier:
+  # a restart of the app does not bring the new roles sooner (learn.microsoft.com, managed identity best practice
+  # recommendations, "Limitation of using managed identities for authorization").
+  echo "$changes change(s) made. The app's identity gets a token with the new roles within about 24 hours (Azure caches managed identity tokens; a restart does not refresh them)."
 fi
