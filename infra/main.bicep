@@ -157,6 +157,11 @@ param logRetentionDays int = 30
 @maxValue(3650)
 param auditImmutabilityDays int = 365
 
+@description('Days each export blob stays write-once (immutability policy on graph-export); 0: none. Keep it at most exportRetentionDays. A crashed run\'s unrecorded blob then cannot be removed: its records may be exported twice.')
+@minValue(0)
+@maxValue(3650)
+param exportImmutabilityDays int = 0
+
 @description('Days a previous version of an overwritten or deleted blob of the data account is kept (blob versioning).')
 @minValue(1)
 @maxValue(3650)
@@ -266,6 +271,19 @@ var grantWithBicep = grantGraphPermissions && authMode == 'managedIdentity' && e
 // prerequisites said "Be in the public cloud"); elsewhere the component keeps local authentication.
 var entraTelemetry = environment().name == 'AzureCloud'
 
+// Write-once containers: the audit trail always, the exports on request.
+var immutableDataContainers = concat([
+  {
+    name: auditContainerName
+    days: auditImmutabilityDays
+  }
+], exportImmutabilityDays > 0 ? [
+  {
+    name: exportContainerName
+    days: exportImmutabilityDays
+  }
+] : [])
+
 // --- Secrets. The key vault exists only when a secret does.
 var needKeyVault = authMode == 'appRegistration' || webhooksEnabled || deployLogicAppSample
 // One key per caller, derived from the seed: unpredictable without it, stable across deployments, 64 hex chars.
@@ -324,8 +342,7 @@ module dataStorage 'modules/storage.bicep' = {
     deleteAfterDays: exportRetentionDays
     versioningEnabled: true
     previousVersionRetentionDays: previousVersionRetentionDays
-    immutableContainerName: auditContainerName
-    immutabilityPeriodDays: auditImmutabilityDays
+    immutableContainers: immutableDataContainers
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     privateNetworkOnly: vnetEnabled
   }

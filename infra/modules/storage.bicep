@@ -57,13 +57,8 @@ param versioningEnabled bool = false
 @maxValue(3650)
 param previousVersionRetentionDays int = 30
 
-@description('Container that gets a time-based immutability policy with protected append writes: append blobs can grow, no blob can be overwritten or deleted while it is protected. Empty: none.')
-param immutableContainerName string = ''
-
-@description('Days a blob of the immutable container stays protected after it was created.')
-@minValue(1)
-@maxValue(146000)
-param immutabilityPeriodDays int = 365
+@description('Containers that get a time-based immutability policy with protected append writes: objects {name, days}. Append blobs can grow; no blob can be overwritten or deleted until it is `days` old.')
+param immutableContainers array = []
 
 @description('Resource id of the Log Analytics workspace that receives the diagnostic logs and metrics.')
 param logAnalyticsWorkspaceId string
@@ -140,20 +135,21 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   }
 }]
 
-// Write once, read many for the audit trail: while a blob is protected nobody (the app included) can overwrite or
-// delete it; allowProtectedAppendWrites still lets the app append lines to its append blobs. The policy is created
-// unlocked (an administrator can still shorten or remove it with control-plane rights, which the app's identity does
-// not have); lock it to make it irreversible: az storage container immutability-policy lock.
-resource immutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (!empty(immutableContainerName)) {
-  name: '${account.name}/default/${immutableContainerName}/default'
+// Write once, read many (the audit trail; the exports as an option): while a blob is protected nobody, the app
+// included, can overwrite or delete it; allowProtectedAppendWrites still lets the app append lines to its append
+// blobs. Policies are created unlocked (someone with control-plane rights on the account, which the app's identity
+// does not have, can still shorten or remove them; every change is in the activity log); lock one to make it
+// irreversible: az storage container immutability-policy lock.
+resource immutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = [for policy in immutableContainers: {
+  name: '${account.name}/default/${policy.name}/default'
   properties: {
-    immutabilityPeriodSinceCreationInDays: immutabilityPeriodDays
+    immutabilityPeriodSinceCreationInDays: policy.days
     allowProtectedAppendWrites: true
   }
   dependsOn: [
     containers
   ]
-}
+}]
 
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: account

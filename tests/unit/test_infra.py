@@ -535,17 +535,23 @@ def module_params(main_text: str, module: str) -> str:
 def test_audit_container_is_append_only_and_data_is_versioned():
     storage = (INFRA / "modules" / "storage.bicep").read_text(encoding="utf-8")
     policy = re.search(r"resource immutability 'Microsoft\.Storage/storageAccounts/blobServices/containers/"
-                       r"immutabilityPolicies@[\d-]+' = if \(!empty\(immutableContainerName\)\) \{(.*?)\n\}",
+                       r"immutabilityPolicies@[\d-]+' = \[for policy in immutableContainers: \{(.*?)\n\}\]",
                        storage, re.DOTALL)
     assert policy, "storage.bicep has no immutability policy resource"
-    assert "immutabilityPeriodSinceCreationInDays: immutabilityPeriodDays" in policy.group(1)
+    assert "immutabilityPeriodSinceCreationInDays: policy.days" in policy.group(1)
+    assert "name: '${account.name}/default/${policy.name}/default'" in policy.group(1)
     # Append blobs (the audit lines) may grow; nothing else may change.
     assert "allowProtectedAppendWrites: true" in policy.group(1)
     assert "allowProtectedAppendWritesAll" not in policy.group(1)
     assert "isVersioningEnabled: versioningEnabled" in storage
     main = (INFRA / "main.bicep").read_text(encoding="utf-8")
     data = module_params(main, "dataStorage")
-    assert "immutableContainerName: auditContainerName" in data
+    assert "immutableContainers: immutableDataContainers" in data
+    # graph-audit always; graph-export only with exportImmutabilityDays > 0.
+    assert re.search(r"var immutableDataContainers = concat\(\[\n  \{\n    name: auditContainerName\n"
+                     r"    days: auditImmutabilityDays\n  \}\n\], exportImmutabilityDays > 0 \? \[\n  \{\n"
+                     r"    name: exportContainerName\n    days: exportImmutabilityDays\n  \}\n\] : \[\]\)", main)
+    assert "param exportImmutabilityDays int = 0" in main
     assert "versioningEnabled: true" in data
     assert "var auditContainerName = 'graph-audit'" in main
     # The app cannot delete previous versions: its role on the data containers is Blob Data Contributor, which has
