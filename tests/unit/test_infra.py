@@ -812,3 +812,57 @@ def test_graph_grant_defaults_off_and_no_restart_promise():
     script = GRANT_SCRIPT.read_text(encoding="utf-8")
     assert "restart the function app to pick up" not in script
     assert "24 hours" in script
+
+
+FAKE_AZ = r"""#!/usr/bin/env bash
+# A stand-in for the Azure CLI: answers the calls scripts/grant-graph-permissions.sh makes, logs every call.
+echo "$*" >> "$FAKE_AZ_DIR/calls"
+args="$*"
+case "$args" in
+  "cloud show"*) echo AzureCloud ;;
+  *"servicePrincipals?"*"appId"*) echo graph-sp ;;
+  *"servicePrincipals/graph-sp?"*"appRoles"*)
+    i=0
+    for role in SecurityAlert.Read.All SecurityIncident.Read.All IdentityRiskEvent.Read.All \
+                IdentityRiskyUser.Read.All IdentityRiskyServicePrincipal.Read.All SecurityAlert.ReadWrite.All \
+                SecurityIncident.ReadWrite.All IdentityRiskyUser.ReadWrite.All \
+                IdentityRiskyServicePrincipal.ReadWrite.All SecurityEvents.ReadWrite.All; do
+      i=$((i + 1)); printf '%s\trole-%s\n' "$role" "$i"
+    done ;;
+  *"--method get"*"appRoleAssignments"*)
+    n=$(cat "$FAKE_AZ_DIR/misses" 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then
+      echo $((n - 1)) > "$FAKE_AZ_DIR/misses"
+      echo "ERROR: Resource '$args' does not exist (Request_ResourceNotFound)" >&2; exit 1
+    fi ;;
+  *"--method post"*) ;;
+  *) echo "unexpected az call: $args" >&2; exit 2 ;;
+esac
+"""
+
+
+def test_grant_script_waits_for_a_new_identity_to_replicate(tmp_path):
+    bash = shutil.which("bash")
+    assert bash
+    fake = tmp_path / "az"
+    fake.write_text(FAKE_AZ, encoding="utf-8")
+    fake.chmod(0o755)
+    (tmp_path / "misses").write_text("2", encoding="utf-8")  # the identity is not readable for two attempts
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "FAKE_AZ_DIR": str(tmp_path),
+           "GRANT_RETRY_SECONDS": "0"}
+    principal = "11111111-2222-3333-4444-555555555555"
+    done = subprocess.run([bash, str(GRANT_SCRIPT), "--principal-id", principal, "--read-only"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("not readable yet") == 2
+    posts = [c for c in (tmp_path / "calls").read_text().splitlines() if "--method post" in c]
+    granted = {re.search(r'"appRoleId": "(role-\d+)"', c).group(1) for c in posts}
+    assert granted == {f"role-{i}" for i in range(1, 6)}  # the five read roles, nothing else
+    assert "24 hours" in done.stdout and "restart" in done.stdout  # says a restart does not refresh the token
+    # An identity that never appears: a clear error after the retries, nothing granted.
+    (tmp_path / "misses").write_text("99", encoding="utf-8")
+    (tmp_path / "calls").unlink()
+    failed = subprocess.run([bash, str(GRANT_SCRIPT), "--principal-id", principal], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert failed.returncode != 0 and "cannot read the app role assignments" in failed.stderr
+    assert "--method post" not in (tmp_path / "calls").read_text()
