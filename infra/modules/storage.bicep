@@ -204,9 +204,9 @@ var versionRetentionRules = !versioningEnabled ? [] : [
     type: 'Lifecycle'
     definition: {
       filters: {
+        // Append blobs (the audit trail) are never overwritten and, being write-once, not deleted in time to matter.
         blobTypes: [
           'blockBlob'
-          'appendBlob'
         ]
       }
       actions: {
@@ -232,6 +232,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
     containers
   ]
 }
+
 // Every read, write and delete of blobs and queue messages (who, what, from where), and the transaction metrics.
 resource accountDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
