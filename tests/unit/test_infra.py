@@ -866,3 +866,9 @@ def test_grant_script_waits_for_a_new_identity_to_replicate(tmp_path):
                             capture_output=True, text=True, timeout=60, check=False)
     assert failed.returncode != 0 and "cannot read the app role assignments" in failed.stderr
     assert "--method post" not in (tmp_path / "calls").read_text()
+
+
+def test_log_alert_rules_deploy_on_a_new_workspace():
+    alerts = (INFRA / "modules" / "alerts.bicep").read_text(encoding="utf-8")
+    rules = re.findall(r"^resource \w+ 'Microsoft\.Insights/scheduledQueryRules@", alerts, re.MULTILINE)
+    assert len(rules) == 3 and alerts.count("skipQueryValidation: true") == 3
