@@ -2,7 +2,8 @@
 // `az deployment sub create --template-file infra/main.bicep ...`). Subscription scope so that the resource group
 // is part of the deployment. Security model: one user-assigned managed identity, Entra ID everywhere (no storage
 // keys, no App Insights instrumentation-key ingestion, no publishing passwords), Key Vault only for the secrets
-// that cannot be avoided, least-privilege roles with deterministic names. See "Deploy to Azure" in README.md.
+// that cannot be avoided, least-privilege roles with deterministic names, an append-only audit container, every
+// resource's logs in Log Analytics with alert rules on them. See docs/deployment.md.
 
 targetScope = 'subscription'
 
@@ -59,8 +60,8 @@ param appRegistrationCredentialType string = 'certificate'
 @secure()
 param appRegistrationClientSecret string = ''
 
-@description('Grant the managed identity its Microsoft Graph application permissions with the Microsoft Graph Bicep extension (needs a deploying user allowed to grant app roles; public cloud only). false: run scripts/grant-graph-permissions.sh.')
-param grantGraphPermissions bool = true
+@description('Grant the managed identity its Microsoft Graph application permissions with the Microsoft Graph Bicep extension (needs a deploying user allowed to grant app roles; public cloud only; a first deployment can fail while the new identity replicates in Entra ID). false (default): the postprovision hook prints the scripts/grant-graph-permissions.sh command for an administrator.')
+param grantGraphPermissions bool = false
 
 @description('Write actions (alert and incident triage, risky user and service principal actions). false: read-only Graph permissions and ACTIONS_ENABLED=false.')
 param actionsEnabled bool = true
@@ -106,7 +107,7 @@ param exportRetentionDays int = 365
 @maxValue(3650)
 param coolAfterDays int = 30
 
-@description('Replication of both storage accounts.')
+@description('Replication of the data storage account (exports, checkpoints, audit trail). The host storage account is always Standard_LRS: it holds timer locks, host keys and a package azd uploads again.')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -152,6 +153,34 @@ param pythonVersion string = '3.13'
 @maxValue(730)
 param logRetentionDays int = 30
 
+// --- Tamper evidence, alerts, network
+
+@description('Days each audit blob stays write-once (time-based immutability policy on graph-audit: appends allowed, no overwrite, no delete).')
+@minValue(1)
+@maxValue(3650)
+param auditImmutabilityDays int = 365
+
+@description('Days each export blob stays write-once (immutability policy on graph-export); 0: none. Keep it at most exportRetentionDays. A crashed run\'s unrecorded blob then cannot be removed: its records may be exported twice.')
+@minValue(0)
+@maxValue(3650)
+param exportImmutabilityDays int = 0
+
+@description('Days a previous version of an overwritten or deleted blob of the data account is kept (blob versioning).')
+@minValue(1)
+@maxValue(3650)
+param previousVersionRetentionDays int = 30
+
+@description('E-mail address that receives the alerts (function failures, poison messages, export lag, Key Vault refusals); empty: the alerts show in the portal only.')
+param alertEmail string = ''
+
+@description('Minutes without a successful export of a tenant and stream before the export-lag alert fires.')
+@minValue(15)
+@maxValue(300)
+param exportLagAlertMinutes int = 60
+
+@description('Network isolation: VNet integration for the app, private endpoints and private DNS for both storage accounts and Key Vault, public network access off for them. Inbound calls to the app stay public (Graph webhooks, Logic Apps).')
+param vnetEnabled bool = false
+
 // --- Options
 
 @description('Announce new export blobs on a Storage queue (graph-export-events) through an Event Grid system topic, for queue-driven SIEM readers.')
@@ -184,6 +213,8 @@ var names = {
   functionApp: 'func-${resourceToken}'
   systemTopic: 'evgt-${resourceToken}'
   logicApp: 'logic-${resourceToken}'
+  vnet: 'vnet-${resourceToken}'
+  alerts: 'alert-${resourceToken}'
 }
 
 // Containers and queues: the names the app settings hand to the code (EXPORT_CONTAINER, ...).
@@ -202,6 +233,16 @@ var dataContainerNames = [
   auditContainerName
 ]
 var appQueueNames = [
+  webhookQueueName
+  webhookPoisonQueueName
+]
+// Queue roles follow the bindings in functions/webhooks.py (tests/unit/test_infra.py reads them from the app):
+// webhook_processor is triggered by the queue; webhook_notifications and webhook_lifecycle send to it through
+// output bindings; the host moves a message that keeps failing to the poison queue.
+var appTriggerQueueNames = [
+  webhookQueueName
+]
+var appSenderQueueNames = [
   webhookQueueName
   webhookPoisonQueueName
 ]
@@ -229,6 +270,22 @@ var graphWebhookRoles = [
 var graphAppRoles = concat(actionsEnabled ? graphWriteRoles : graphReadRoles, webhooksEnabled ? graphWebhookRoles : [])
 // The Microsoft Graph Bicep extension deploys in the public cloud only; elsewhere the script grants the roles.
 var grantWithBicep = grantGraphPermissions && authMode == 'managedIdentity' && environment().name == 'AzureCloud'
+// Microsoft Entra authenticated ingestion into Application Insights is documented for the public cloud (its
+// prerequisites said "Be in the public cloud"); elsewhere the component keeps local authentication.
+var entraTelemetry = environment().name == 'AzureCloud'
+
+// Write-once containers: the audit trail always, the exports on request.
+var immutableDataContainers = concat([
+  {
+    name: auditContainerName
+    days: auditImmutabilityDays
+  }
+], exportImmutabilityDays > 0 ? [
+  {
+    name: exportContainerName
+    days: exportImmutabilityDays
+  }
+] : [])
 
 // --- Secrets. The key vault exists only when a secret does.
 var needKeyVault = authMode == 'appRegistration' || webhooksEnabled || deployLogicAppSample
@@ -260,14 +317,17 @@ module hostStorage 'modules/storage.bicep' = {
     name: names.hostStorage
     location: location
     tags: tags
-    skuName: storageSku
+    skuName: 'Standard_LRS'
     containerNames: [
       deploymentContainerName
     ]
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    privateNetworkOnly: vnetEnabled
   }
 }
 
-// App data: exports (lifecycle: cool, then delete), checkpoints, audit trail, notification queues.
+// App data: exports (lifecycle: cool, then delete), checkpoints, audit trail (write-once), notification queues.
+// Versioning keeps what is overwritten or deleted; the app's Storage Blob Data Contributor cannot delete versions.
 module dataStorage 'modules/storage.bicep' = {
   name: 'data-storage'
   scope: rg
@@ -283,6 +343,11 @@ module dataStorage 'modules/storage.bicep' = {
     lifecycleContainerName: exportContainerName
     coolAfterDays: coolAfterDays
     deleteAfterDays: exportRetentionDays
+    versioningEnabled: true
+    previousVersionRetentionDays: previousVersionRetentionDays
+    immutableContainers: immutableDataContainers
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    privateNetworkOnly: vnetEnabled
   }
 }
 
@@ -295,6 +360,7 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     retentionInDays: logRetentionDays
+    entraIngestionOnly: entraTelemetry
   }
 }
 
@@ -311,6 +377,8 @@ module keyVault 'modules/keyvault.bicep' = if (needKeyVault) {
     logicAppFunctionKey: deployLogicAppSample ? logicAppFunctionKey : ''
     graphCredentialType: authMode == 'appRegistration' ? appRegistrationCredentialType : 'none'
     clientSecret: authMode == 'appRegistration' && appRegistrationCredentialType == 'clientSecret' ? appRegistrationClientSecret : ''
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    privateNetworkOnly: vnetEnabled
   }
 }
 
@@ -322,11 +390,12 @@ module rbac 'modules/rbac.bicep' = {
     hostStorageName: hostStorage.outputs.name
     dataStorageName: dataStorage.outputs.name
     dataContainerNames: dataContainerNames
-    dataQueueNames: appQueueNames
+    triggerQueueNames: appTriggerQueueNames
+    senderQueueNames: appSenderQueueNames
     exportContainerName: exportContainerName
     exportEventsQueueName: enableEventGrid ? exportEventsQueueName : ''
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    keyVaultName: needKeyVault ? keyVault.outputs.name : ''
+    keyVaultName: keyVault.?outputs.name ?? ''
     operatorPrincipalId: principalId
     operatorPlacesSecret: authMode == 'appRegistration' && appRegistrationCredentialType == 'clientSecret'
     operatorPlacesCertificate: authMode == 'appRegistration' && appRegistrationCredentialType == 'certificate'
@@ -357,7 +426,7 @@ module functionApp 'modules/functionapp.bicep' = {
     authMode: authMode
     appRegistrationClientId: appRegistrationClientId
     appRegistrationCredentialType: appRegistrationCredentialType
-    graphCredentialUri: needKeyVault ? keyVault.outputs.graphCredentialUri : ''
+    graphCredentialUri: keyVault.?outputs.graphCredentialUri ?? ''
     exportContainerName: exportContainerName
     stateContainerName: stateContainerName
     auditContainerName: auditContainerName
@@ -367,8 +436,11 @@ module functionApp 'modules/functionapp.bicep' = {
     exportStreams: exportStreams
     actionsEnabled: actionsEnabled
     webhooksEnabled: webhooksEnabled
-    webhookFunctionKeyUri: needKeyVault ? keyVault.outputs.webhookFunctionKeyUri : ''
+    webhookFunctionKeyUri: keyVault.?outputs.webhookFunctionKeyUri ?? ''
     webhookSubscriptions: webhookSubscriptions
+    virtualNetworkSubnetId: network.?outputs.appSubnetId ?? ''
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    entraIngestionOnly: entraTelemetry
   }
   dependsOn: [
     // Every role in place before the app's first start: the host needs its storage at once.
@@ -395,6 +467,7 @@ module eventGrid 'modules/eventgrid.bicep' = if (enableEventGrid) {
     storageAccountName: dataStorage.outputs.name
     exportContainerName: exportContainerName
     queueName: exportEventsQueueName
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -406,8 +479,77 @@ module logicApp 'modules/logicapp.bicep' = if (deployLogicAppSample) {
     location: location
     tags: tags
     functionAppHostName: functionApp.outputs.defaultHostName
-    keyVaultName: needKeyVault ? keyVault.outputs.name : ''
-    functionKeySecretName: needKeyVault ? keyVault.outputs.logicAppFunctionKeyName : ''
+    keyVaultName: keyVault.?outputs.name ?? ''
+    functionKeySecretName: keyVault.?outputs.logicAppFunctionKeyName ?? ''
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+  }
+}
+
+// --- Network isolation (vnetEnabled): private endpoints for the host account (blob: AzureWebJobsStorage and the
+// deployment package), the data account (blob and queue) and the vault.
+var privateEndpoints = concat([
+  {
+    name: 'pe-${names.hostStorage}-blob'
+    targetId: hostStorage.outputs.id
+    groupId: 'blob'
+  }
+  {
+    name: 'pe-${names.dataStorage}-blob'
+    targetId: dataStorage.outputs.id
+    groupId: 'blob'
+  }
+  {
+    name: 'pe-${names.dataStorage}-queue'
+    targetId: dataStorage.outputs.id
+    groupId: 'queue'
+  }
+], needKeyVault ? [
+  {
+    name: 'pe-${names.keyVault}'
+    targetId: resourceId(subscription().subscriptionId, names.resourceGroup, 'Microsoft.KeyVault/vaults', names.keyVault)
+    groupId: 'vault'
+  }
+] : [])
+
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: names.vnet
+    location: location
+    tags: tags
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    privateEndpoints: privateEndpoints
+  }
+  dependsOn: [
+    keyVault
+  ]
+}
+
+// --- Alerts and the operators' workbook.
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: names.alerts
+    location: location
+    tags: tags
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+    keyVaultId: keyVault.?outputs.id ?? ''
+    alertEmail: alertEmail
+    exportLagMinutes: exportLagAlertMinutes
+    poisonQueueName: webhookPoisonQueueName
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    displayName: 'Graph Security Bridge (${environmentName})'
+    location: location
+    tags: tags
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -423,8 +565,8 @@ output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output DATA_STORAGE_ACCOUNT_NAME string = dataStorage.outputs.name
 output EXPORT_CONTAINER_URL string = '${dataStorage.outputs.blobEndpoint}${exportContainerName}'
 output EXPORT_EVENTS_QUEUE_URL string = enableEventGrid ? '${dataStorage.outputs.queueEndpoint}${exportEventsQueueName}' : ''
-output KEY_VAULT_NAME string = needKeyVault ? keyVault.outputs.name : ''
-output LOGIC_APP_NAME string = deployLogicAppSample ? logicApp.outputs.name : ''
+output KEY_VAULT_NAME string = keyVault.?outputs.name ?? ''
+output LOGIC_APP_NAME string = logicApp.?outputs.name ?? ''
 output GRAPH_CLOUD string = cloud
 output GRAPH_AUTH_MODE string = authMode
 output GRAPH_APP_ROLES string = join(graphAppRoles, ',')

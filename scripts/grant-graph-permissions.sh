@@ -126,11 +126,19 @@ graph_sp_id="$(graph_rest --method get \
 graph_roles="$(graph_rest --method get --url "$graph/v1.0/servicePrincipals/$graph_sp_id?\$select=appRoles" \
   --query "appRoles[?contains(allowedMemberTypes, 'Application')].[value, id]" --output tsv)"
 
-# The managed identity's current assignments on Microsoft Graph, as "assignmentId appRoleId" lines.
-current="$(graph_rest --method get \
+# The managed identity's current assignments on Microsoft Graph, as "assignmentId appRoleId" lines. A managed
+# identity created minutes ago may not have replicated to every Entra ID replica yet (the Graph Bicep extension
+# meets the same delay, microsoftgraph/msgraph-bicep-types#193): retry for a few minutes before giving up.
+tries=0
+until current="$(graph_rest --method get \
   --url "$graph/v1.0/servicePrincipals/$principal_id/appRoleAssignments?\$select=id,appRoleId,resourceId" \
-  --query "value[?resourceId=='$graph_sp_id'].[id, appRoleId]" --output tsv)" \
-  || die "cannot read the app role assignments of $principal_id (is it the managed identity's object id?)"
+  --query "value[?resourceId=='$graph_sp_id'].[id, appRoleId]" --output tsv)"; do
+  tries=$((tries + 1))
+  [ "$tries" -lt "${GRANT_RETRIES:-6}" ] \
+    || die "cannot read the app role assignments of $principal_id (is it the managed identity's object id?)"
+  echo "service principal $principal_id not readable yet (new identities take a few minutes to replicate); retrying" >&2
+  sleep "${GRANT_RETRY_SECONDS:-30}"
+done
 
 changes=0
 seen=()
@@ -174,5 +182,8 @@ done
 if [ "$dry_run" = true ]; then
   echo "dry run: $changes change(s) not made"
 else
-  echo "$changes change(s) made. Tokens already issued keep their old roles for up to 24 hours; restart the function app to pick up new roles sooner."
+  # Managed identity tokens are cached by Azure for around 24 hours per resource and cannot be refreshed earlier:
+  # a restart of the app does not bring the new roles sooner (learn.microsoft.com, managed identity best practice
+  # recommendations, "Limitation of using managed identities for authorization").
+  echo "$changes change(s) made. The app's identity gets a token with the new roles within about 24 hours (Azure caches managed identity tokens; a restart does not refresh them)."
 fi

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("graph_security_bridge.export")
 
+# Azure Storage's error code for a write or delete that an immutability policy refuses (409).
+IMMUTABLE_BLOB = "BlobImmutableDueToPolicy"
+
 # Status codes with which Graph refuses a saved nextLink whose skip token has expired: start the pass again
 # (de-duplication makes the repeat harmless).
 STALE_LINK_STATUSES = frozenset({400, 404, 410})
@@ -211,6 +214,8 @@ class ExportEngine:
         deadline: float,
         progress: Callable[[RunSummary], None] | None,
     ) -> None:
+        from azure.core.exceptions import HttpResponseError
+
         store = self.backfill_checkpoints if backfill else self.checkpoints
         checkpoint, etag = store.load(self._checkpoint_name(stream, backfill_label), tenant)
         client = self._client_factory(tenant)
@@ -226,8 +231,19 @@ class ExportEngine:
 
         # A blob at the next name was written by a run that died before recording it: its versions are not in
         # `seen`, so they will be written again. Remove it so that no version is in two blobs.
-        if checkpoint.partition and delete_if_exists(self.exports, name_of(checkpoint.seq)):
-            log.warning("Removed unrecorded blob %s left by an interrupted run", name_of(checkpoint.seq))
+        while checkpoint.partition:
+            try:
+                if delete_if_exists(self.exports, name_of(checkpoint.seq)):
+                    log.warning("Removed unrecorded blob %s left by an interrupted run", name_of(checkpoint.seq))
+                break
+            except HttpResponseError as exc:
+                if exc.error_code != IMMUTABLE_BLOB:
+                    raise
+                # A write-once export container (immutability policy) keeps it: write after it instead. Its
+                # versions are written again, so they are exported twice (at least once, for this crash only).
+                log.warning("Kept unrecorded blob %s left by an interrupted run (the container is write-once); its "
+                            "records may appear twice", name_of(checkpoint.seq))
+                checkpoint.seq += 1
         partition = partition_of(self._now())
         if checkpoint.partition is None or partition > checkpoint.partition:
             # Record this run's folder before writing into it, so a crash leaves its orphan where we look.

@@ -21,6 +21,9 @@ param exportContainerName string
 @description('Queue that receives the events (created by the storage module).')
 param queueName string
 
+@description('Resource id of the Log Analytics workspace that receives the delivery failures.')
+param logAnalyticsWorkspaceId string
+
 var queueMessageSenderRole = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -94,6 +97,27 @@ resource exportCreated 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022
     // Event Grid checks that it can write to the queue when the subscription is created.
     topicQueueSender
   ]
+}
+
+// Events Event Grid could not deliver to the queue (DeliveryFailures) and the delivery metrics.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: topic
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
+  }
 }
 
 output name string = topic.name

@@ -119,6 +119,15 @@ param webhookFunctionKeyUri string = ''
 @description('JSON list of the desired Graph subscriptions (WEBHOOK_SUBSCRIPTIONS).')
 param webhookSubscriptions string = '[]'
 
+@description('Subnet for VNet integration (outbound traffic to the private endpoints); empty: no VNet integration.')
+param virtualNetworkSubnetId string = ''
+
+@description('Resource id of the Log Analytics workspace that receives FunctionAppLogs and the app metrics.')
+param logAnalyticsWorkspaceId string
+
+@description('Send telemetry with Microsoft Entra authentication (the component has local authentication off).')
+param entraIngestionOnly bool = true
+
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageName
 }
@@ -131,20 +140,18 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-// The app's own public URL, for the notification URLs it registers with Graph. Built from the name because a
-// resource cannot read its own defaultHostName in its definition; apps get <name>.<suffix> unless a unique
-// default hostname is requested, which this template does not do.
-var appServiceSuffix = environment().name == 'AzureUSGovernment' ? 'azurewebsites.us' : 'azurewebsites.net'
-
 // --- Settings read by the Functions host and the platform, not by the app code (listed in test_infra.py).
 var platformSettings = {
   AzureWebJobsStorage__blobServiceUri: hostStorage.properties.primaryEndpoints.blob
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
-  // Entra ID ingestion with the user-assigned identity (the component refuses instrumentation-key-only writes).
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
+
+// Entra ID ingestion with the user-assigned identity (the component refuses instrumentation-key-only writes).
+var telemetryAuthSettings = entraIngestionOnly ? {
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+} : {}
 
 // --- Settings of shared/settings.py. GRAPH_ENDPOINT and GRAPH_AUTHORITY_HOST stay unset: the code derives them
 // from GRAPH_CLOUD. BRIDGE_STORAGE (a connection string) is never set in Azure: the identity-based
@@ -187,7 +194,9 @@ var exportSettings = empty(exportStreams) ? {} : {
 var featureSettings = {
   ACTIONS_ENABLED: actionsEnabled ? 'true' : 'false'
   WEBHOOKS_ENABLED: webhooksEnabled ? 'true' : 'false'
-  WEBHOOK_BASE_URL: 'https://${name}.${appServiceSuffix}'
+  // The site's real host name: with a unique default host name (<name>-<hash>.<region>.azurewebsites.net) it is
+  // not <name>.azurewebsites.net, so it is read from the site, which is why the settings are a separate resource.
+  WEBHOOK_BASE_URL: 'https://${site.properties.defaultHostName}'
   WEBHOOK_SUBSCRIPTIONS: webhookSubscriptions
 }
 
@@ -195,7 +204,7 @@ var webhookKeySettings = webhooksEnabled ? {
   WEBHOOK_FUNCTION_KEY: '@Microsoft.KeyVault(SecretUri=${webhookFunctionKeyUri})'
 } : {}
 
-var allSettings = union(platformSettings, graphSettings, graphCredentialSettings, storageSettings, scheduleSettings, exportSettings, featureSettings, webhookKeySettings)
+var allSettings = union(platformSettings, telemetryAuthSettings, graphSettings, graphCredentialSettings, storageSettings, scheduleSettings, exportSettings, featureSettings, webhookKeySettings)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption keeps at least two always-ready instances per group and is not offered in every region; a single-region export job does not need it
@@ -236,16 +245,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
+    // vnetEnabled: outbound traffic through the VNet, where storage and Key Vault have private endpoints.
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     // Key Vault references resolve with the user-assigned identity (the default would be a system identity).
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       http20Enabled: true
-      appSettings: [for setting in items(allSettings): {
-        name: setting.key
-        value: setting.value
-      }]
     }
     functionAppConfig: {
       deployment: {
@@ -275,6 +282,42 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         version: pythonVersion
       }
     }
+  }
+}
+
+// App settings as a child resource (as the AVM web/site module does), because WEBHOOK_BASE_URL needs the site's
+// defaultHostName, which the site's own definition cannot read.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13: this is the appsettings config (name/value pairs), not the site; the site's authentication is discussed on the site resource (CKV_AZURE_16)
+  // checkov:skip=CKV_AZURE_63: HTTP logging is an App Service 'web'/'logs' config setting, not an app setting; the app's logs go to Log Analytics (FunctionAppLogs diagnostic setting)
+  // checkov:skip=CKV_AZURE_65: detailed error pages are a 'web' config setting of App Service, not an app setting; Functions answers with JSON problem bodies
+  // checkov:skip=CKV_AZURE_66: failed request tracing is an App Service 'web'/'logs' config setting (IIS), not an app setting; not offered on Flex Consumption
+  // checkov:skip=CKV_AZURE_80: the .NET Framework version does not apply to a Python function app, and this resource holds app settings only
+  // checkov:skip=CKV_AZURE_88: Azure Files content shares do not exist on Flex Consumption: the package is read from a blob container
+  // checkov:skip=CKV_AZURE_222: inbound stays public on purpose: Microsoft Graph and Logic Apps call the app from the internet with function keys (see the site resource)
+  parent: site
+  name: 'appsettings'
+  properties: allSettings
+}
+
+// Every function invocation's logs (FunctionAppLogs) and the app's metrics.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: site
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'FunctionAppLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

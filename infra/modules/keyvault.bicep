@@ -41,6 +41,12 @@ param graphCredentialType string = 'none'
 @secure()
 param clientSecret string = ''
 
+@description('Resource id of the Log Analytics workspace that receives the AuditEvent log (every read of a secret, every refusal).')
+param logAnalyticsWorkspaceId string
+
+@description('Reachable only through a private endpoint (public network access off); the vnetEnabled option.')
+param privateNetworkOnly bool = false
+
 var webhookFunctionKeyName = 'webhook-function-key'
 var logicAppFunctionKeyName = 'logicapp-function-key'
 // A client secret is a secret of this name; a certificate is a Key Vault certificate, whose private key is
@@ -48,8 +54,8 @@ var logicAppFunctionKeyName = 'logicapp-function-key'
 var graphCredentialName = graphCredentialType == 'certificate' ? 'graph-client-certificate' : 'graph-client-secret'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_109: App Service resolves Key Vault references over the public endpoint (no VNet in this template) and the operator places the credential from a workstation; access is Entra ID RBAC only
-  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109, the function app reads its Key Vault references over the public endpoint
+  // checkov:skip=CKV_AZURE_109: without vnetEnabled the app resolves Key Vault references over the public endpoint and the operator places the credential from a workstation, Entra ID RBAC only; vnetEnabled=true sets Deny
+  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109; with vnetEnabled=true public network access is off and the vault has a private endpoint
   name: name
   location: location
   tags: tags
@@ -66,9 +72,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworkOnly ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: privateNetworkOnly ? 'Deny' : 'Allow'
       bypass: 'AzureServices'
     }
   }
@@ -98,6 +104,28 @@ module clientSecretValue 'keyvault-secret.bicep' = if (graphCredentialType == 'c
     vaultName: vault.name
     name: graphCredentialName
     value: clientSecret
+  }
+}
+
+// Who read which secret and every refused request (AuditEvent), and the vault's metrics (the alert rule on
+// refusals reads ServiceApiResult).
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'AuditEvent'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

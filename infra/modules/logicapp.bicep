@@ -22,6 +22,9 @@ param keyVaultName string
 @description('Name of the secret that holds the function key of this workflow.')
 param functionKeySecretName string
 
+@description('Resource id of the Log Analytics workspace that receives the run history (WorkflowRuntime).')
+param logAnalyticsWorkspaceId string
+
 var keyVaultSecretsUserRole = '4633458b-17de-408a-b874-0445c86b69e6'
 // Token audience of Key Vault in the current cloud: '.vault.azure.net' -> 'https://vault.azure.net'.
 var keyVaultAudience = 'https://${substring(environment().suffixes.keyvaultDns, 1)}'
@@ -147,6 +150,27 @@ resource workflowSecretReader 'Microsoft.Authorization/roleAssignments@2022-04-0
     principalId: workflow.identity.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRole)
+  }
+}
+
+// Runs, triggers and actions with their status (inputs and outputs of the secure actions stay hidden).
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: workflow
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'WorkflowRuntime'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

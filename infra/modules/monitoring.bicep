@@ -1,6 +1,7 @@
-// Log Analytics workspace and a workspace-based Application Insights component. Local (instrumentation key)
-// authentication is off: the app ingests telemetry with its managed identity (Monitoring Metrics Publisher, see
-// rbac.bicep) and APPLICATIONINSIGHTS_AUTHENTICATION_STRING, so a leaked connection string cannot be used to write.
+// Log Analytics workspace and a workspace-based Application Insights component. Where Microsoft Entra ingestion is
+// used (entraIngestionOnly), local (instrumentation key) authentication is off: the app ingests telemetry with its
+// managed identity (Monitoring Metrics Publisher, see rbac.bicep) and APPLICATIONINSIGHTS_AUTHENTICATION_STRING, so
+// a leaked connection string cannot be used to write.
 
 @description('Log Analytics workspace name.')
 param logAnalyticsName string
@@ -18,6 +19,9 @@ param tags object = {}
 @minValue(30)
 @maxValue(730)
 param retentionInDays int = 30
+
+@description('Accept only Microsoft Entra authenticated telemetry (local authentication off).')
+param entraIngestionOnly bool = true
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: logAnalyticsName
@@ -44,7 +48,29 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
     Application_Type: 'web'
     WorkspaceResourceId: workspace.id
     IngestionMode: 'LogAnalytics'
-    DisableLocalAuth: true
+    DisableLocalAuth: entraIngestionOnly
+  }
+}
+
+// Who queried the workspace (LAQueryLogs) and its own health metrics. Application Insights needs no setting of its
+// own: as a workspace-based component its telemetry is already stored in this workspace (AppRequests, AppTraces...).
+resource workspaceDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: workspace
+  properties: {
+    workspaceId: workspace.id
+    logs: [
+      {
+        categoryGroup: 'audit'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

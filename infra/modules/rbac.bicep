@@ -15,8 +15,11 @@ param dataStorageName string
 @description('Blob containers the app reads and writes (exports, checkpoints/state, audit trail).')
 param dataContainerNames array
 
-@description('Queues the app sends to and receives from (change notifications and their poison queue).')
-param dataQueueNames array
+@description('Queues a queue trigger of the app reads (Storage Queue Data Reader and Message Processor: peek, read, delete).')
+param triggerQueueNames array
+
+@description('Queues the app writes to: its queue output bindings, and the poison queue of each trigger queue, where the host moves a message that keeps failing (Storage Queue Data Message Sender).')
+param senderQueueNames array
 
 @description('Container a SIEM reads (the exports).')
 param exportContainerName string
@@ -47,8 +50,9 @@ var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageQueueDataReader: '19e7f393-937e-4f77-808e-94535e297925'
   storageQueueDataMessageProcessor: '8a0f0c08-91a1-4084-bc3d-661d67233fed'
+  storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
@@ -78,7 +82,12 @@ resource dataContainers 'Microsoft.Storage/storageAccounts/blobServices/containe
   name: containerName
 }]
 
-resource dataQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = [for queueName in dataQueueNames: {
+resource triggerQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = [for queueName in triggerQueueNames: {
+  parent: dataQueueService
+  name: queueName
+}]
+
+resource senderQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = [for queueName in senderQueueNames: {
   parent: dataQueueService
   name: queueName
 }]
@@ -126,15 +135,37 @@ resource dataBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }]
 
-// Notification queue and its poison queue: the webhook enqueues, the queue trigger reads, deletes and moves
-// failed messages to the poison queue; Contributor on each queue covers send, process and peek.
-resource dataQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in dataQueueNames: {
-  name: guid(dataQueues[i].id, appPrincipalId, roles.storageQueueDataContributor)
-  scope: dataQueues[i]
+// Queues, as Microsoft documents for the Functions queue extension (trigger: Storage Queue Data Reader and Message
+// Processor). Its output binding and its move to the poison queue send first and create the queue only when it is
+// missing (AddMessageAndCreateIfNotExistsAsync); the Bicep creates every queue, so Message Sender is enough where the
+// documentation's table adds Queue Data Contributor for the creation. No role can create, delete or clear a queue.
+resource triggerQueueReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in triggerQueueNames: {
+  name: guid(triggerQueues[i].id, appPrincipalId, roles.storageQueueDataReader)
+  scope: triggerQueues[i]
   properties: {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataReader)
+  }
+}]
+
+resource triggerQueueProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in triggerQueueNames: {
+  name: guid(triggerQueues[i].id, appPrincipalId, roles.storageQueueDataMessageProcessor)
+  scope: triggerQueues[i]
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageProcessor)
+  }
+}]
+
+resource queueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in senderQueueNames: {
+  name: guid(senderQueues[i].id, appPrincipalId, roles.storageQueueDataMessageSender)
+  scope: senderQueues[i]
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
   }
 }]
 

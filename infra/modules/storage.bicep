@@ -1,4 +1,5 @@
-// One hardened storage account: Entra ID (RBAC) only, no shared keys, no anonymous blob access, TLS 1.2, HTTPS only.
+// One hardened storage account: Entra ID (RBAC) only, no shared keys, no anonymous blob access, TLS 1.2, HTTPS only,
+// every read, write and delete logged to Log Analytics; optionally reachable only through private endpoints.
 // main.bicep uses it twice: for the Functions host (AzureWebJobsStorage and the deployment package) and for the
 // app's data (exports, checkpoints, audit trail, notification queue). Two accounts keep the host's own secrets
 // (function keys live in azure-webjobs-secrets) and the broad Blob Data Owner role the host needs away from the
@@ -15,7 +16,7 @@ param location string
 @description('Tags for the account.')
 param tags object = {}
 
-@description('Replication. Geo-redundant by default: the exports are security records.')
+@description('Replication. main.bicep passes Standard_LRS for the host account (timer locks and a package azd can upload again) and storageSku for the data account.')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -48,9 +49,33 @@ param deleteAfterDays int = 365
 @maxValue(365)
 param softDeleteDays int = 7
 
+@description('Keep every overwritten or deleted blob as a previous version (a Storage Blob Data Contributor cannot delete versions).')
+param versioningEnabled bool = false
+
+@description('Days after which the lifecycle policy deletes a previous version (versioning on).')
+@minValue(1)
+@maxValue(3650)
+param previousVersionRetentionDays int = 30
+
+@description('Containers that get a time-based immutability policy with protected append writes: objects {name, days}. Append blobs can grow; no blob can be overwritten or deleted until it is `days` old.')
+param immutableContainers array = []
+
+@description('Resource id of the Log Analytics workspace that receives the diagnostic logs and metrics.')
+param logAnalyticsWorkspaceId string
+
+@description('Log categories of the blob and queue services sent to Log Analytics (StorageRead, StorageWrite, StorageDelete).')
+param logCategories array = [
+  'StorageRead'
+  'StorageWrite'
+  'StorageDelete'
+]
+
+@description('Reachable only through private endpoints (public network access off); the vnetEnabled option.')
+param privateNetworkOnly bool = false
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_35: without VNet integration Flex Consumption reaches storage over its public endpoint; access stays Entra ID only (shared keys off)
-  // checkov:skip=CKV_AZURE_59: public endpoint needed by the Flex host, Event Grid and SIEM readers; every request needs an Entra ID token and an RBAC role
+  // checkov:skip=CKV_AZURE_35: the default deployment (vnetEnabled=false) reaches storage over its public endpoint, Entra ID only (shared keys off); vnetEnabled=true sets defaultAction Deny and public access off
+  // checkov:skip=CKV_AZURE_59: public endpoint needed without vnetEnabled by the Flex host, Event Grid and SIEM readers, Entra ID only; vnetEnabled=true turns it off
   name: name
   location: location
   tags: tags
@@ -67,10 +92,10 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
     allowCrossTenantReplication: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworkOnly ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: privateNetworkOnly ? 'Deny' : 'Allow'
+      bypass: privateNetworkOnly ? 'None' : 'AzureServices'
     }
     encryption: {
       keySource: 'Microsoft.Storage'
@@ -90,6 +115,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   parent: account
   name: 'default'
   properties: {
+    isVersioningEnabled: versioningEnabled
     deleteRetentionPolicy: {
       enabled: true
       days: softDeleteDays
@@ -107,6 +133,22 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   properties: {
     publicAccess: 'None'
   }
+}]
+
+// Write once, read many (the audit trail; the exports as an option): while a blob is protected nobody, the app
+// included, can overwrite or delete it; allowProtectedAppendWrites still lets the app append lines to its append
+// blobs. Policies are created unlocked (someone with control-plane rights on the account, which the app's identity
+// does not have, can still shorten or remove them; every change is in the activity log); lock one to make it
+// irreversible: az storage container immutability-policy lock.
+resource immutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = [for policy in immutableContainers: {
+  name: '${account.name}/default/${policy.name}/default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: policy.days
+    allowProtectedAppendWrites: true
+  }
+  dependsOn: [
+    containers
+  ]
 }]
 
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
@@ -128,40 +170,118 @@ var tierToCool = coolAfterDays > 0 && coolAfterDays < deleteAfterDays ? {
   }
 } : {}
 
-resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (!empty(lifecycleContainerName)) {
+var exportRetentionRules = empty(lifecycleContainerName) ? [] : [
+  {
+    name: 'export-retention'
+    enabled: true
+    type: 'Lifecycle'
+    definition: {
+      filters: {
+        blobTypes: [
+          'blockBlob'
+        ]
+        prefixMatch: [
+          '${lifecycleContainerName}/'
+        ]
+      }
+      actions: {
+        baseBlob: union(tierToCool, {
+          delete: {
+            daysAfterModificationGreaterThan: deleteAfterDays
+          }
+        })
+      }
+    }
+  }
+]
+
+// With versioning every checkpoint save and every deletion leaves a previous version: keep them long enough to
+// undo tampering, then let them go. The immutability policy keeps protected blobs whatever this rule says.
+var versionRetentionRules = !versioningEnabled ? [] : [
+  {
+    name: 'previous-versions'
+    enabled: true
+    type: 'Lifecycle'
+    definition: {
+      filters: {
+        // Append blobs (the audit trail) are never overwritten and, being write-once, not deleted in time to matter.
+        blobTypes: [
+          'blockBlob'
+        ]
+      }
+      actions: {
+        version: {
+          delete: {
+            daysAfterCreationGreaterThan: previousVersionRetentionDays
+          }
+        }
+      }
+    }
+  }
+]
+
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (!empty(lifecycleContainerName) || versioningEnabled) {
   parent: account
   name: 'default'
   properties: {
     policy: {
-      rules: [
-        {
-          name: 'export-retention'
-          enabled: true
-          type: 'Lifecycle'
-          definition: {
-            filters: {
-              blobTypes: [
-                'blockBlob'
-              ]
-              prefixMatch: [
-                '${lifecycleContainerName}/'
-              ]
-            }
-            actions: {
-              baseBlob: union(tierToCool, {
-                delete: {
-                  daysAfterModificationGreaterThan: deleteAfterDays
-                }
-              })
-            }
-          }
-        }
-      ]
+      rules: concat(exportRetentionRules, versionRetentionRules)
     }
   }
   dependsOn: [
     containers
   ]
+}
+
+// Every read, write and delete of blobs and queue messages (who, what, from where), and the transaction metrics.
+resource accountDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: account
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    metrics: [
+      {
+        category: 'Transaction'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [for category in logCategories: {
+      category: category
+      enabled: true
+    }]
+    metrics: [
+      {
+        category: 'Transaction'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource queueDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: queueService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [for category in logCategories: {
+      category: category
+      enabled: true
+    }]
+    metrics: [
+      {
+        category: 'Transaction'
+        enabled: true
+      }
+    ]
+  }
 }
 
 output id string = account.id

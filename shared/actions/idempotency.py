@@ -2,7 +2,10 @@
 
 A record is a small JSON blob per (tenant, operation, target, key):
 
-    <AUDIT_CONTAINER>/idempotency/tenant=<tenant>/<sha256 of operation, target and key>.json
+    <STATE_CONTAINER>/idempotency/tenant=<tenant>/<sha256 of operation, target and key>.json
+
+They live with the other operational state, not in AUDIT_CONTAINER: a record is overwritten and deleted, and the
+audit container is write-once (an immutability policy lets the app append audit lines but never change a blob).
 
 The first request creates it with `overwrite=False` (If-None-Match: *), so of two concurrent retries exactly one
 owns the key and calls Graph; the other is told 409 (still in progress) or, once the owner finished, gets the stored
@@ -75,7 +78,7 @@ class IdempotencyStore:
         from shared.storage import Patience, blob_service
 
         container = blob_service(self.settings, patience=Patience.INTERACTIVE).get_container_client(
-            self.settings.audit_container)
+            self.settings.state_container)
         ensure_container(container)
         return container.get_blob_client(record_name(self.tenant, scope, key))
 

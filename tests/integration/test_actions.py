@@ -305,6 +305,25 @@ def test_comment_with_idempotency_key_is_added_once(api, alerts):
     assert len(audited) == 1 and audited[0]["idempotencyKey"] == "run-1:alert-comment"
 
 
+def test_audit_container_holds_only_append_blobs(api, alerts):
+    # In Azure the audit container has a time-based immutability policy that allows only appends to append blobs
+    # (infra/modules/storage.bicep): a blob the app overwrites or deletes there would fail. The idempotency records,
+    # which are overwritten and deleted, live in the state container.
+    (alert_id,) = alerts(1)
+    headers = {"Idempotency-Key": "immutability:alert-comment"}
+    assert api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Checked."}, headers=headers).status_code == 200
+    assert api.call("PATCH", f"alerts/{alert_id}", {"status": "inProgress"}).status_code == 200
+    service = BlobServiceClient.from_connection_string(api.stack.azurite.connection_string)
+    audit_blobs = list(service.get_container_client(AUDIT).list_blobs())
+    kinds = {b.name: str(b.blob_type) for b in audit_blobs}
+    assert kinds and set(kinds.values()) == {"BlobType.APPENDBLOB"}, kinds
+    assert all(b.name.startswith("audit/") for b in audit_blobs)
+    from shared.settings import load_settings
+
+    state = service.get_container_client(load_settings(api.host.env).state_container)
+    assert list(state.list_blobs(name_starts_with=f"idempotency/tenant={api.tenant}/"))
+
+
 def test_without_a_key_every_comment_is_added(api):
     incident = incident_id(api, 2)
     for _ in range(2):
@@ -798,12 +817,13 @@ def test_every_readme_request_example_passes_validation(api):
             assert response.json()["graphCode"] == "NotFound", f"{method} {target}: {response.text}"
 
 
-def test_the_readme_logic_app_sample_sends_a_valid_update(api, alerts):
+def test_the_deployment_docs_logic_app_sample_sends_a_valid_update(api, alerts):
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    sample = re.search(r"curl -X POST \"\$TRIGGER_URL\".*?-d '(.*?)'", readme, re.S)
+    # The sample is in the deployment documentation (moved there from the README).
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    sample = re.search(r"curl -X POST \"\$TRIGGER_URL\".*?-d '(.*?)'", doc, re.S)
     assert sample is not None
     update = json.loads(sample.group(1))["update"]
     (alert_id,) = alerts(1)

@@ -240,3 +240,72 @@ def test_snapshot_streams_emit_only_new_versions(make_sim, app_settings):
     second = engine.run("riskyServicePrincipals", tenant)
     assert first.items == 120 and second.items == 0
     assert_exactly_once(engine, sim, "riskyServicePrincipals", tenant)
+
+
+class WriteOnceContainer:
+    """The real Azurite container, refusing what a container with a time-based immutability policy refuses.
+
+    Azurite does not implement immutability policies; Azure answers a delete or an overwrite of a protected blob with
+    409 and the error code BlobImmutableDueToPolicy (Blob Storage error codes). Creating new blobs still works."""
+
+    def __init__(self, container) -> None:
+        self._container = container
+        self.refused: list[str] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._container, name)
+
+    def _refuse(self, name: str) -> None:
+        from azure.core.exceptions import HttpResponseError
+
+        self.refused.append(name)
+        error = HttpResponseError(message="This operation is not permitted as the blob is immutable due to a policy.")
+        error.status_code = 409
+        error.error_code = "BlobImmutableDueToPolicy"
+        raise error
+
+    def _exists(self, name: str) -> bool:
+        return self._container.get_blob_client(name).exists()
+
+    def delete_blob(self, name: str, *args, **kwargs):
+        if self._exists(name):
+            self._refuse(name)
+        return self._container.delete_blob(name, *args, **kwargs)
+
+    def upload_blob(self, name: str, data, *args, **kwargs):
+        if self._exists(name):
+            self._refuse(name)
+        return self._container.upload_blob(name, data, *args, **kwargs)
+
+
+def test_a_crash_with_a_write_once_export_container_loses_nothing(make_sim, app_settings):
+    # With exportImmutabilityDays (infra) the engine cannot delete the blob a crashed run left unrecorded: it keeps
+    # it and writes after it, so nothing is lost and only that blob's records may appear twice.
+    sim = make_sim(alerts=2500, seed=5)
+    tenant = sim.tenants[0]
+    settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
+
+    class CrashAfterWrite(StepHook):
+        def __call__(self, at: str, summary: RunSummary) -> None:
+            if at == "after_blob_write" and summary.pages == 2:
+                raise SimulatedCrash("after the second blob")
+
+    crashed = ExportEngine(settings, hook=CrashAfterWrite())
+    crashed.exports = WriteOnceContainer(crashed.exports)
+    with pytest.raises(SimulatedCrash):
+        crashed.run("alerts", tenant)
+    orphans = [b.name for b in crashed.exports.list_blobs(name_starts_with=f"alerts/tenant={tenant}/")]
+    assert len(orphans) == 2
+    orphan = orphans[1]
+    before = crashed.exports.get_blob_client(orphan).download_blob().readall()
+
+    engine = ExportEngine(settings)
+    engine.exports = worm = WriteOnceContainer(engine.exports)
+    runs = settle(engine, "alerts", tenant)
+    assert worm.refused == [orphan]  # asked to delete it once, refused, never asked to overwrite anything
+    assert engine.exports.get_blob_client(orphan).download_blob().readall() == before
+    contents = read_export(engine.exports, "alerts", tenant)
+    assert missing_latest(contents, sim.items(tenant, "alerts"), "alerts") == []
+    orphan_records = gzip.decompress(before).count(b"\n")
+    assert 0 < len(contents.duplicates) <= orphan_records
+    assert runs[0].status == "ok"

@@ -447,8 +447,428 @@ def test_postdeploy_hook_uses_the_vault_secret_names():
 
 
 def test_every_parameter_is_documented():
-    doc = (ROOT / "README.md").read_text(encoding="utf-8")
+    # The deployment documentation moved from the README to docs/deployment.md; the README links it.
+    assert "(docs/deployment.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+    doc = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     declarations = top_level_declarations(parse(INFRA / "main.bicep"), "parameter_declaration")
     names = [declaration_name(d) for d, _ in declarations]
     undocumented = [name for name in names if f"| `{name}`" not in doc]
-    assert not undocumented, f"parameters missing from the README's parameter table: {undocumented}"
+    assert not undocumented, f"parameters missing from the parameter table of docs/deployment.md: {undocumented}"
+
+
+# ---------------------------------------------------------------- keys: each machine caller opens only its functions
+
+
+def app_functions() -> dict[str, list]:
+    """Function name -> its bindings, as the Functions host indexes them from function_app.py."""
+    import function_app
+
+    function_app.app.functions_bindings = None  # get_functions() refuses a second call otherwise
+    return {f.get_function_name(): f.get_bindings() for f in function_app.app.get_functions()}
+
+
+def http_route(bindings: list) -> tuple[str, set[str]] | None:
+    for binding in bindings:
+        if binding.type == "httpTrigger":
+            return binding.route, {str(getattr(m, "value", m)) for m in binding.methods}
+    return None
+
+
+def postdeploy_function_keys() -> dict[str, dict[str, set[str]]]:
+    """Shell -> key name -> function names that the postdeploy hook sets the key on."""
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))["hooks"]["postdeploy"]
+    found: dict[str, dict[str, set[str]]] = {}
+    posix = hooks["posix"]["run"]
+    found["posix"] = {m.group(1): set(m.group(3).split())
+                      for m in re.finditer(r"^\s*set_function_keys (\S+) (\S+) ([\w ]+)$", posix, re.MULTILINE)}
+    windows = hooks["windows"]["run"]
+    found["windows"] = {m.group(1): set(re.findall(r"'(\w+)'", m.group(3)))
+                        for m in re.finditer(r"Set-FunctionKeys '(\w+)' '([\w-]+)' @\(([^)]*)\)", windows)}
+    return found
+
+
+def test_postdeploy_sets_function_keys_not_host_keys():
+    yaml_text = (ROOT / "azure.yaml").read_text(encoding="utf-8")
+    # A host key (az functionapp keys set) opens every function of the app, the write actions included.
+    assert "functionapp keys set" not in yaml_text
+    functions = app_functions()
+    webhook_functions = {name for name, b in functions.items()
+                         if (r := http_route(b)) and r[0] in ("webhooks/notifications", "webhooks/lifecycle")}
+    assert webhook_functions == {"webhook_notifications", "webhook_lifecycle"}
+    # The sample Logic App calls one route with one method (infra/modules/logicapp.bicep): the key opens only it.
+    logic = (INFRA / "modules" / "logicapp.bicep").read_text(encoding="utf-8")
+    method = re.search(r"Triage_alert: \{.*?method: '(\w+)'", logic, re.DOTALL).group(1)
+    route = re.search(r"uri: 'https://\$\{functionAppHostName\}/api/([\w/-]+)/@\{", logic).group(1) + "/{alertId}"
+    logic_functions = {name for name, b in functions.items() if (r := http_route(b)) and r == (route, {method})}
+    assert logic_functions == {"actions_update_alert"}
+    expected = {"graphwebhook": webhook_functions, "logicapp": logic_functions}
+    for shell, keys in postdeploy_function_keys().items():
+        assert keys == expected, f"{shell} hook: {keys}"
+        for names in keys.values():
+            assert names <= set(functions), f"{shell} hook names functions the app does not have: {names}"
+
+
+def test_postdeploy_removes_the_old_host_keys():
+    yaml_text = (ROOT / "azure.yaml").read_text(encoding="utf-8")
+    assert yaml_text.count("functionapp keys delete") == 2  # posix and windows
+
+
+def test_azd_version_is_pinned():
+    import yaml
+
+    required = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))["requiredVersions"]
+    assert re.fullmatch(r">= 1\.(1[7-9]|[2-9]\d)\.\d+", required["azd"])
+
+
+# ---------------------------------------------------------------- audit trail and versioning
+
+
+def module_params(main_text: str, module: str) -> str:
+    match = re.search(rf"^module {module} '[^']+' = (?:if \([^)]*\) )?\{{\n(.*?)\n\}}\n", main_text,
+                      re.MULTILINE | re.DOTALL)
+    assert match, f"module {module} not in main.bicep"
+    return match.group(1)
+
+
+def test_audit_container_is_append_only_and_data_is_versioned():
+    storage = (INFRA / "modules" / "storage.bicep").read_text(encoding="utf-8")
+    policy = re.search(r"resource immutability 'Microsoft\.Storage/storageAccounts/blobServices/containers/"
+                       r"immutabilityPolicies@[\d-]+' = \[for policy in immutableContainers: \{(.*?)\n\}\]",
+                       storage, re.DOTALL)
+    assert policy, "storage.bicep has no immutability policy resource"
+    assert "immutabilityPeriodSinceCreationInDays: policy.days" in policy.group(1)
+    assert "name: '${account.name}/default/${policy.name}/default'" in policy.group(1)
+    # Append blobs (the audit lines) may grow; nothing else may change.
+    assert "allowProtectedAppendWrites: true" in policy.group(1)
+    assert "allowProtectedAppendWritesAll" not in policy.group(1)
+    assert "isVersioningEnabled: versioningEnabled" in storage
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    data = module_params(main, "dataStorage")
+    assert "immutableContainers: immutableDataContainers" in data
+    # graph-audit always; graph-export only with exportImmutabilityDays > 0.
+    assert re.search(r"var immutableDataContainers = concat\(\[\n  \{\n    name: auditContainerName\n"
+                     r"    days: auditImmutabilityDays\n  \}\n\], exportImmutabilityDays > 0 \? \[\n  \{\n"
+                     r"    name: exportContainerName\n    days: exportImmutabilityDays\n  \}\n\] : \[\]\)", main)
+    assert "param exportImmutabilityDays int = 0" in main
+    assert "versioningEnabled: true" in data
+    assert "var auditContainerName = 'graph-audit'" in main
+    # The app cannot delete previous versions: its role on the data containers is Blob Data Contributor, which has
+    # no deleteBlobVersion action; Owner is only on the host account.
+    rbac = (INFRA / "modules" / "rbac.bicep").read_text(encoding="utf-8")
+    assert re.search(r"scope: dataContainers\[i\]\n  properties: \{\n    principalId: appPrincipalId\n.*?"
+                     r"roles\.storageBlobDataContributor", rbac, re.DOTALL)
+    assert rbac.count("roles.storageBlobDataOwner)") == 2 and "scope: hostStorage\n" in rbac
+
+
+# ---------------------------------------------------------------- queue roles follow the bindings
+
+
+def test_queue_roles_follow_the_bindings():
+    settings = settings_set_by_bicep()
+    triggers, outputs = set(), set()
+    for bindings in app_functions().values():
+        for binding in bindings:
+            name = getattr(binding, "queue_name", None)
+            if not name:
+                continue
+            setting = re.fullmatch(r"%(\w+)%", name).group(1)
+            (triggers if binding.type == "queueTrigger" else outputs).add(setting)
+    assert triggers == {"WEBHOOK_QUEUE"} and outputs == {"WEBHOOK_QUEUE"}
+    # WEBHOOK_QUEUE is the module parameter webhookQueueName, which main.bicep passes from its variable.
+    assert settings["WEBHOOK_QUEUE"] == ["webhookQueueName"]
+    main_path = INFRA / "main.bicep"
+    main = main_path.read_text(encoding="utf-8")
+    assert "webhookQueueName: webhookQueueName" in module_params(main, "functionApp")
+    assert "var webhookPoisonQueueName = '${webhookQueueName}-poison'" in main
+    assert string_array_variable(main_path, "appTriggerQueueNames") == ["webhookQueueName"]
+    # Output bindings send; the host moves a message that keeps failing to <trigger queue>-poison.
+    assert string_array_variable(main_path, "appSenderQueueNames") == ["webhookQueueName", "webhookPoisonQueueName"]
+    rbac_params = module_params(main, "rbac")
+    assert "triggerQueueNames: appTriggerQueueNames" in rbac_params
+    assert "senderQueueNames: appSenderQueueNames" in rbac_params
+    rbac = (INFRA / "modules" / "rbac.bicep").read_text(encoding="utf-8")
+    assert "storageQueueDataContributor" not in rbac
+    roles_on = {
+        scope: set(re.findall(r"roles\.(\w+)\)", block))
+        for scope, block in re.findall(r"scope: (triggerQueues|senderQueues)\[i\]\n(.*?)\n\}\]", rbac, re.DOTALL)
+    }
+    by_scope: dict[str, set[str]] = {}
+    for scope, block in re.findall(r"name: guid\((triggerQueues|senderQueues)\[i\]\.id, appPrincipalId, roles\.(\w+)\)",
+                                   rbac):
+        by_scope.setdefault(scope, set()).add(block)
+    assert by_scope == {
+        "triggerQueues": {"storageQueueDataReader", "storageQueueDataMessageProcessor"},
+        "senderQueues": {"storageQueueDataMessageSender"},
+    }, (by_scope, roles_on)
+    ids = dict(re.findall(r"^  (\w+): '([0-9a-f-]{36})'$", rbac, re.MULTILINE))
+    # Built-in role ids (learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage).
+    assert ids["storageQueueDataReader"] == "19e7f393-937e-4f77-808e-94535e297925"
+    assert ids["storageQueueDataMessageProcessor"] == "8a0f0c08-91a1-4084-bc3d-661d67233fed"
+    assert ids["storageQueueDataMessageSender"] == "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+
+
+# ---------------------------------------------------------------- observability
+
+
+# Resource types without a diagnostic setting of their own, and why that loses nothing.
+NO_DIAGNOSTIC_SETTING = {
+    "Microsoft.Resources/resourceGroups": "changes are in the Azure activity log",
+    "Microsoft.ManagedIdentity/userAssignedIdentities": "offers no diagnostic categories; its sign-ins are in "
+                                                        "Entra ID's service principal sign-in logs",
+    "Microsoft.Authorization/roleAssignments": "changes are in the Azure activity log",
+    "Microsoft.Insights/diagnosticSettings": "the settings themselves",
+    "Microsoft.Insights/components": "workspace-based: its telemetry is already stored in the Log Analytics workspace",
+    "Microsoft.Insights/actionGroups": "notifications sent are in the activity log",
+    "Microsoft.Insights/scheduledQueryRules": "alert firings are in the activity log and Azure Monitor alerts",
+    "Microsoft.Insights/metricAlerts": "alert firings are in the activity log and Azure Monitor alerts",
+    "Microsoft.Insights/workbooks": "a saved view, no runtime",
+    "Microsoft.Web/serverfarms": "a Flex Consumption plan has no logs; the app's metrics and logs are on the site",
+    "Microsoft.Web/sites/config": "settings of the site, which has its diagnostic setting",
+    "Microsoft.Web/sites/basicPublishingCredentialsPolicies": "settings of the site",
+    "Microsoft.Storage/storageAccounts/blobServices/containers": "covered by the blob service's setting",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies": "covered by the blob service's "
+                                                                                      "setting and the activity log",
+    "Microsoft.Storage/storageAccounts/queueServices/queues": "covered by the queue service's setting",
+    "Microsoft.Storage/storageAccounts/managementPolicies": "lifecycle actions are in the blob service's logs",
+    "Microsoft.KeyVault/vaults/secrets": "every access is in the vault's AuditEvent log",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions": "covered by the system topic's setting",
+    "Microsoft.Network/privateDnsZones": "offers metrics only, no diagnostic categories",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks": "part of the zone",
+    "Microsoft.Network/privateEndpoints": "offers metrics only, no diagnostic categories",
+    "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": "part of the endpoint",
+    "Microsoft.Graph/appRoleAssignedTo": "grants are in Entra ID's audit log",
+}
+
+
+def declared_resources(path: Path) -> list[tuple[str, str, Node]]:
+    """(symbolic name, type without API version, declaration) of each resource the file creates (not `existing`)."""
+    found = []
+    for declaration, _ in top_level_declarations(parse(path), "resource_declaration"):
+        if any(c.type == "existing" or text(c) == "existing" for c in declaration.children):
+            continue
+        resource_type = (string_value(declaration.children[2]) or "").split("@")[0]
+        found.append((declaration_name(declaration), resource_type, declaration))
+    return found
+
+
+def test_every_resource_has_a_diagnostic_setting():
+    missing, checked = [], 0
+    for path in BICEP_FILES:
+        resources = declared_resources(path)
+        scoped = {
+            re.search(r"^  scope: (\w+)$", text(declaration), re.MULTILINE).group(1)
+            for _, resource_type, declaration in resources
+            if resource_type == "Microsoft.Insights/diagnosticSettings"
+        }
+        for name, resource_type, _declaration in resources:
+            if resource_type in NO_DIAGNOSTIC_SETTING:
+                continue
+            checked += 1
+            if name not in scoped:
+                missing.append(f"{path.name}: {name} ({resource_type})")
+            setting = next(d for n, t, d in resources if t == "Microsoft.Insights/diagnosticSettings"
+                           and re.search(rf"^  scope: {name}$", text(d), re.MULTILINE)) if name in scoped else None
+            if setting is not None:
+                body = text(setting)
+                assert re.search(r"workspaceId: (logAnalyticsWorkspaceId|workspace\.id)$", body, re.MULTILINE), body
+                assert "enabled: true" in body
+    assert not missing, "resources without a diagnostic setting to Log Analytics (or add the type to "\
+        "NO_DIAGNOSTIC_SETTING with the reason):\n" + "\n".join(missing)
+    # storage accounts, blob and queue services, vault, workspace, site, system topic, workflow, vnet, nsg
+    assert checked >= 10
+
+
+def test_diagnostic_settings_exemptions_are_current():
+    used = {t for path in BICEP_FILES for _, t, _ in declared_resources(path)}
+    assert set(NO_DIAGNOSTIC_SETTING) <= used, sorted(set(NO_DIAGNOSTIC_SETTING) - used)
+
+
+# Columns of the tables the alert and workbook queries read (Azure Monitor Logs table reference:
+# learn.microsoft.com/azure/azure-monitor/reference/tables/apptraces, apprequests, storagequeuelogs).
+LOG_TABLES = {
+    "AppTraces": {"TimeGenerated", "Message", "SeverityLevel", "Properties", "OperationName", "AppRoleName"},
+    "AppRequests": {"TimeGenerated", "Name", "Success", "ResultCode", "DurationMs", "OperationName"},
+    "StorageQueueLogs": {"TimeGenerated", "OperationName", "StatusText", "StatusCode", "Uri", "AccountName"},
+}
+
+
+def kql_literals(path: Path) -> dict[str, str]:
+    """Variable name -> the text of each ''' multi-line literal (the KQL queries) of a module."""
+    return dict(re.findall(r"^var (\w+) = '''\n(.*?)'''$", path.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL))
+
+
+def test_alert_queries_read_real_tables_and_columns():
+    alerts = INFRA / "modules" / "alerts.bicep"
+    queries = {**kql_literals(alerts), **kql_literals(INFRA / "modules" / "workbook.bicep")}
+    assert {"functionFailuresQuery", "poisonQueueQueryTemplate", "exportLagQuery"} <= set(queries)
+    for name, query in queries.items():
+        tables = set(re.findall(r"^(?:let \w+ = )?(\w+)$", query, re.MULTILINE)) & set(LOG_TABLES)
+        tables |= {t for t in LOG_TABLES if re.search(rf"^{t}\b", query, re.MULTILINE)}
+        assert tables, f"{name} reads no known table"
+        columns = set().union(*(LOG_TABLES[t] for t in tables))
+        # Every capitalised identifier the query compares or projects is a column of its table.
+        used = set(re.findall(r"\b([A-Z][A-Za-z]+)\b(?= *(?:==|!=|>|<|,|\)| startswith| contains))", query))
+        unknown = used - columns - set(LOG_TABLES)
+        assert not unknown, f"{name}: {unknown} are not columns of {tables}"
+    text_ = alerts.read_text(encoding="utf-8")
+    assert "metricName: 'ServiceApiResult'" in text_ and "metricNamespace: 'Microsoft.KeyVault/vaults'" in text_
+    # ServiceApiResult's dimensions (supported metrics of Microsoft.KeyVault/vaults): ActivityType, ActivityName,
+    # StatusCode, StatusCodeClass.
+    assert re.search(r"name: 'StatusCode'\n\s+operator: 'Include'\n\s+values: \[\n\s+'401'\n\s+'403'", text_)
+    assert "{poisonQueue}" in queries["poisonQueueQueryTemplate"]
+    assert "replace(poisonQueueQueryTemplate, '{poisonQueue}', poisonQueueName)" in text_
+    assert "poisonQueueName: webhookPoisonQueueName" in module_params(
+        (INFRA / "main.bicep").read_text(encoding="utf-8"), "alerts")
+
+
+def test_export_lag_query_parses_the_line_the_app_logs():
+    from shared.export_engine import RunSummary
+
+    query = kql_literals(INFRA / "modules" / "alerts.bicep")["exportLagQuery"]
+    line = RunSummary(stream="alerts", tenant="t1", lag_seconds=12.5).log_line()
+    prefix = re.search(r'Message startswith "([^"]+)"', query).group(1)
+    assert line.startswith(prefix)
+    cut = re.search(r'substring\(Message, strlen\("([^"]+)"\)\)', query).group(1)
+    parsed = json.loads(line[len(cut):])
+    # Every field the query reads exists in the logged JSON, and the statuses it counts as progress exist.
+    for field in re.findall(r"\brun\.(\w+)", query):
+        assert field in parsed, f"the query reads run.{field}, the app logs {sorted(parsed)}"
+    statuses = set(re.findall(r'"(\w+)"', re.search(r"in \(([^)]*)\)", query).group(1)))
+    assert statuses == {"ok", "partial"}
+    assert re.search(r"status: str = \"ok\"  # ok \| partial .*\| skipped .*\| failed",
+                     (ROOT / "shared" / "export_engine.py").read_text(encoding="utf-8"))
+    # Every run logs the line: also a failed or skipped one (the finally block of ExportEngine.run).
+    engine = (ROOT / "shared" / "export_engine.py").read_text(encoding="utf-8")
+    assert re.search(r"finally:\n\s+summary\.seconds = .*\n\s+log\.info\(summary\.log_line\(\)\)", engine)
+
+
+def test_alert_rules_reach_the_operator_when_an_email_is_given():
+    alerts = (INFRA / "modules" / "alerts.bicep").read_text(encoding="utf-8")
+    rules = re.findall(r"^resource (\w+) 'Microsoft\.Insights/(?:scheduledQueryRules|metricAlerts)@", alerts, re.M)
+    assert set(rules) == {"functionFailures", "poisonMessages", "exportLag", "keyVaultAccessFailures"}
+    assert alerts.count("actions: actions") == 3 and "actionGroupId: actionGroupId" in alerts
+    assert "alertEmail: alertEmail" in module_params((INFRA / "main.bicep").read_text(encoding="utf-8"), "alerts")
+
+
+def test_sampling_keeps_every_trace():
+    # The export-lag alert and the AUDIT-NOT-WRITTEN lines are traces: adaptive sampling must not drop them.
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    excluded = host["logging"]["applicationInsights"]["samplingSettings"]["excludedTypes"].split(";")
+    assert "Trace" in excluded
+
+
+# ---------------------------------------------------------------- network isolation
+
+
+def test_vnet_option_makes_storage_and_vault_private():
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    for module in ("hostStorage", "dataStorage", "keyVault"):
+        assert "privateNetworkOnly: vnetEnabled" in module_params(main, module), module
+    for path in (INFRA / "modules" / "storage.bicep", INFRA / "modules" / "keyvault.bicep"):
+        body = path.read_text(encoding="utf-8")
+        assert "publicNetworkAccess: privateNetworkOnly ? 'Disabled' : 'Enabled'" in body, path.name
+        assert "defaultAction: privateNetworkOnly ? 'Deny' : 'Allow'" in body, path.name
+    groups = re.findall(r"targetId: (.+)\n\s+groupId: '(\w+)'", main)
+    assert set(groups) == {("hostStorage.outputs.id", "blob"), ("dataStorage.outputs.id", "blob"),
+                           ("dataStorage.outputs.id", "queue"),
+                           ("resourceId(subscription().subscriptionId, names.resourceGroup, "
+                            "'Microsoft.KeyVault/vaults', names.keyVault)", "vault")}
+    network = (INFRA / "modules" / "network.bicep").read_text(encoding="utf-8")
+    assert "serviceName: 'Microsoft.App/environments'" in network  # Flex Consumption VNet integration
+    for zone in ("privatelink.blob.", "privatelink.queue.", "privatelink${replace(environment().suffixes.keyvaultDns"):
+        assert zone in network
+    assert "virtualNetworkSubnetId: network.?outputs.appSubnetId ?? ''" in main
+    # Inbound stays public: Graph's webhook and Logic Apps call the app from the internet.
+    assert "publicNetworkAccess: 'Enabled'" in (INFRA / "modules" / "functionapp.bicep").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- smaller items
+
+
+def test_webhook_base_url_is_the_sites_real_host_name():
+    assert settings_set_by_bicep()["WEBHOOK_BASE_URL"] == ["'https://${site.properties.defaultHostName}'"]
+    assert "appServiceSuffix" not in FUNCTION_APP_MODULE.read_text(encoding="utf-8")
+
+
+def test_host_storage_is_locally_redundant():
+    assert "skuName: 'Standard_LRS'" in module_params((INFRA / "main.bicep").read_text(encoding="utf-8"),
+                                                      "hostStorage")
+
+
+def test_conditional_module_outputs_are_read_safely():
+    # BCP318: reading outputs of a conditional module (module x = if (...)) directly may be null.
+    for path in BICEP_FILES:
+        body = path.read_text(encoding="utf-8")
+        conditional = re.findall(r"^module (\w+) '[^']+' = if \(", body, re.MULTILINE)
+        for name in conditional:
+            assert not re.search(rf"\b{name}\.outputs\.", body), f"{path.name}: use {name}.?outputs.x ?? default"
+
+
+def test_graph_grant_defaults_off_and_no_restart_promise():
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    assert "param grantGraphPermissions bool = false" in main
+    script = GRANT_SCRIPT.read_text(encoding="utf-8")
+    assert "restart the function app to pick up" not in script
+    assert "24 hours" in script
+
+
+FAKE_AZ = r"""#!/usr/bin/env bash
+# A stand-in for the Azure CLI: answers the calls scripts/grant-graph-permissions.sh makes, logs every call.
+echo "$*" >> "$FAKE_AZ_DIR/calls"
+args="$*"
+case "$args" in
+  "cloud show"*) echo AzureCloud ;;
+  *"servicePrincipals?"*"appId"*) echo graph-sp ;;
+  *"servicePrincipals/graph-sp?"*"appRoles"*)
+    i=0
+    for role in SecurityAlert.Read.All SecurityIncident.Read.All IdentityRiskEvent.Read.All \
+                IdentityRiskyUser.Read.All IdentityRiskyServicePrincipal.Read.All SecurityAlert.ReadWrite.All \
+                SecurityIncident.ReadWrite.All IdentityRiskyUser.ReadWrite.All \
+                IdentityRiskyServicePrincipal.ReadWrite.All SecurityEvents.ReadWrite.All; do
+      i=$((i + 1)); printf '%s\trole-%s\n' "$role" "$i"
+    done ;;
+  *"--method get"*"appRoleAssignments"*)
+    n=$(cat "$FAKE_AZ_DIR/misses" 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then
+      echo $((n - 1)) > "$FAKE_AZ_DIR/misses"
+      echo "ERROR: Resource '$args' does not exist (Request_ResourceNotFound)" >&2; exit 1
+    fi ;;
+  *"--method post"*) ;;
+  *) echo "unexpected az call: $args" >&2; exit 2 ;;
+esac
+"""
+
+
+def test_grant_script_waits_for_a_new_identity_to_replicate(tmp_path):
+    bash = shutil.which("bash")
+    assert bash
+    fake = tmp_path / "az"
+    fake.write_text(FAKE_AZ, encoding="utf-8")
+    fake.chmod(0o755)
+    (tmp_path / "misses").write_text("2", encoding="utf-8")  # the identity is not readable for two attempts
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "FAKE_AZ_DIR": str(tmp_path),
+           "GRANT_RETRY_SECONDS": "0"}
+    principal = "11111111-2222-3333-4444-555555555555"
+    done = subprocess.run([bash, str(GRANT_SCRIPT), "--principal-id", principal, "--read-only"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("not readable yet") == 2
+    posts = [c for c in (tmp_path / "calls").read_text().splitlines() if "--method post" in c]
+    granted = {re.search(r'"appRoleId": "(role-\d+)"', c).group(1) for c in posts}
+    assert granted == {f"role-{i}" for i in range(1, 6)}  # the five read roles, nothing else
+    assert "24 hours" in done.stdout and "restart" in done.stdout  # says a restart does not refresh the token
+    # An identity that never appears: a clear error after the retries, nothing granted.
+    (tmp_path / "misses").write_text("99", encoding="utf-8")
+    (tmp_path / "calls").unlink()
+    failed = subprocess.run([bash, str(GRANT_SCRIPT), "--principal-id", principal], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert failed.returncode != 0 and "cannot read the app role assignments" in failed.stderr
+    assert "--method post" not in (tmp_path / "calls").read_text()
+
+
+def test_log_alert_rules_deploy_on_a_new_workspace():
+    alerts = (INFRA / "modules" / "alerts.bicep").read_text(encoding="utf-8")
+    rules = re.findall(r"^resource \w+ 'Microsoft\.Insights/scheduledQueryRules@", alerts, re.MULTILINE)
+    assert len(rules) == 3 and alerts.count("skipQueryValidation: true") == 3
