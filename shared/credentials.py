@@ -45,10 +45,10 @@ def build_credential(settings: Settings, tenant_id: str) -> TokenCredential:
         return identity.ClientSecretCredential(tenant_id, settings.client_id, settings.client_secret, **authority)
     if settings.auth_mode == "certificate":
         if settings.client_certificate_path:
-            return identity.ClientCertificateCredential(
+            return identity.CertificateCredential(
                 tenant_id, settings.client_id, certificate_path=settings.client_certificate_path, **authority
             )
-        return identity.ClientCertificateCredential(
+        return identity.CertificateCredential(
             tenant_id, settings.client_id, certificate_data=_certificate_bytes(settings.client_certificate), **authority
         )
     if settings.auth_mode == "workload_identity":

@@ -3,7 +3,6 @@ azure-identity. Each test starts (and stops) the simulators it uses."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import subprocess
@@ -21,6 +20,7 @@ from local.graphsim import GraphSimulator, SimConfig
 from local.graphsim import enums as E
 from local.graphsim.catalog import DETECTION_SERVICE
 from local.tls import ensure_local_tls
+from tests.integration.certificates import make_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$")
@@ -149,35 +149,9 @@ def test_azure_identity_client_secret_credential_gets_and_caches_a_token(graphsi
 def test_certificate_credential_assertion_is_verified(graphsim, sim_tls, tmp_path):
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import CertificateCredential
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
 
-    def make_cert(name: str) -> tuple[Path, bytes]:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(1)
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )
-        pem = cert.public_bytes(serialization.Encoding.PEM)
-        path = tmp_path / f"{name}.pem"
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        path.write_bytes(key_pem + pem)
-        return path, pem
-
-    good_path, good_pem = make_cert("good")
-    bad_path, _ = make_cert("bad")
+    good_path, good_pem, _ = make_certificate(tmp_path, "good")
+    bad_path, _, _ = make_certificate(tmp_path, "bad")
     sim = graphsim(alerts=1)
     sim.register_client_certificate(good_pem)
     args = {"authority": sim.base_url, "disable_instance_discovery": True}
