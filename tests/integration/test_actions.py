@@ -790,9 +790,9 @@ def _env_for(sim: GraphSimulator, azurite, *, security_per_minute: str, **overri
 def _readme_http_examples() -> list[tuple[str, str, dict[str, str], str]]:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "http-api.md").read_text()
     examples = []
-    for block in readme.split("```http\n")[1:]:
+    for block in doc.split("```http\n")[1:]:
         text = block.split("```", 1)[0]
         head, _, body = text.partition("\n\n")
         request_line, *header_lines = head.splitlines()
