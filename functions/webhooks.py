@@ -21,6 +21,7 @@ from shared.problems import Problem
 from shared.webhooks.notifications import (
     Screened,
     SubscriptionDirectory,
+    check_validation_token,
     parse_collection,
     screen_changes,
     screen_lifecycle,
@@ -62,7 +63,7 @@ def receive(req: func.HttpRequest, out: func.Out[list[str]],
             screen: Callable[[list[Any], SubscriptionDirectory], Screened]) -> func.HttpResponse:
     token = req.params.get("validationToken")
     if token is not None:
-        return validation_answer(token)
+        return handle(lambda: validation_answer(check_validation_token(token)))
 
     def work() -> func.HttpResponse:
         items = parse_collection(req.get_body() or b"")

@@ -21,7 +21,7 @@ def normalize_version(value: object) -> str | None:
     """The normal form of a DateTimeOffset string, or None when the value is missing or not a timestamp."""
     if not isinstance(value, str):
         return None
-    match = _PATTERN.match(value.strip())
+    match = _PATTERN.fullmatch(value.strip())
     if not match:
         return None
     date, clock, fraction, offset = match.groups()

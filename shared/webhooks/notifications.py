@@ -26,7 +26,21 @@ log = logging.getLogger("graph_security_bridge.webhooks")
 # Graph batches notifications into one POST; a megabyte is thousands of them. Anything larger is not Graph.
 MAX_BODY_BYTES = 1_000_000
 MAX_RESOURCES_PER_MESSAGE = 20  # kept in a message for the logs; the export does not need them
+# The handshake echoes Graph's validationToken; anything longer than this is not Graph's (and is refused, not echoed).
+MAX_VALIDATION_TOKEN_CHARS = 4096
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+
+
+def check_validation_token(token: str) -> str:
+    """The token to echo in the validation handshake. Raises Problem 400 for one longer than any of Graph's."""
+    if len(token) > MAX_VALIDATION_TOKEN_CHARS:
+        raise Problem(400, "Invalid validation token",
+                      f"A validationToken holds at most {MAX_VALIDATION_TOKEN_CHARS:,} characters.")
+    return token
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def parse_collection(body: bytes) -> list[Any]:
@@ -34,8 +48,10 @@ def parse_collection(body: bytes) -> list[Any]:
     if len(body) > MAX_BODY_BYTES:
         raise Problem(413, "Payload too large", f"A notification body holds at most {MAX_BODY_BYTES:,} bytes.")
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise Problem(400, "Malformed notification", "The body nests deeper than any notification.") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or NaN/Infinity (which JSON does not have)
         raise Problem(400, "Malformed notification", f"The body is not JSON: {exc}.") from None
     if not isinstance(document, dict) or not isinstance(document.get("value"), list):
         raise Problem(400, "Malformed notification", 'Expected a JSON object with a "value" list of notifications.')

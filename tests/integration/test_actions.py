@@ -50,6 +50,8 @@ class Api:
     def audit_lines(self) -> list[dict]:
         service = BlobServiceClient.from_connection_string(self.stack.azurite.connection_string)
         container = service.get_container_client(AUDIT)
+        if not container.exists():  # nothing audited yet
+            return []
         lines = []
         for blob in container.list_blobs(name_starts_with="audit/"):
             data = container.download_blob(blob.name).readall().decode()
@@ -470,6 +472,20 @@ def test_risky_validation(api):
     wrong_field = api.call("POST", "risky-service-principals/dismiss", {"userIds": [
         "29f270bb-4d23-4f68-8a57-dc73dc0d4caf"]})
     assert wrong_field.status_code == 400 and "servicePrincipalIds" in wrong_field.json()["detail"]
+
+
+def test_an_id_with_a_trailing_newline_is_refused_and_nothing_is_audited(api):
+    # "<guid>\n" once passed validation: Graph ignored the unknown id, the user stayed as it was, and the answer
+    # said confirmedCompromised and the audit recorded it.
+    user = [u["id"] for u in api.sim.items(api.tenant, "riskyUsers")][-1]
+    state_before = api.item("riskyUsers", user)["riskState"]
+    since = len(api.sim.request_log)
+    audited_before = len(api.audit_lines())
+    response = api.call("POST", "risky-users/confirm-compromised", {"userIds": [user + "\n"]})
+    assert response.status_code == 400 and "userIds[0]" in response.json()["detail"]
+    assert api.graph_requests("POST", "/riskyUsers/confirmCompromised", since) == []
+    assert len(api.audit_lines()) == audited_before
+    assert api.item("riskyUsers", user)["riskState"] == state_before
 
 
 # --- switched off, and the document
