@@ -64,6 +64,11 @@ class SubscriptionDirectory:
     Reloaded when older than `ttl`, and when a notification names a subscription the cache does not know and the
     cache was loaded before that notification arrived: a subscription created a moment ago (by this instance or
     another) is then found, while concurrent unknown ids share one reload instead of causing one each.
+
+    Storage is never read under the lock. A notification for a known subscription is answered from the cache at
+    once, even while a reload is under way or storage is slow (an expired cache is then refreshed in the background),
+    so that an unknown id - which any key holder or a stale Graph subscription can send - cannot make valid
+    notifications miss Graph's 3 s.
     """
 
     def __init__(
@@ -76,36 +81,66 @@ class SubscriptionDirectory:
         self._load = load
         self._ttl = ttl
         self.clock = clock
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._loading = False  # a reload is under way (at most one at a time)
         self._load_started: float | None = None
         self._by_id: dict[str, SubscriptionRecord] = {}
         self._pending: list[SubscriptionRecord] = []  # records with a create in flight
         self.loads = 0
 
-    def _refresh(self) -> None:
-        started = self.clock()
-        state = self._load()
-        self._by_id = state.by_subscription_id()
-        self._pending = [r for r in state.records.values() if r.pending_client_state]
-        self._load_started = started
-        self.loads += 1
-
     def lookup(self, subscription_id: str, tenant: str, arrived: float) -> list[tuple[SubscriptionRecord, str]]:
         """(record, clientState to expect) for `subscription_id`, or, if Graph has not told us its id yet (a
         notification can overtake the answer to our create call), for the creates of `tenant` in flight.
         `arrived` is the clock() value when the notification was received."""
-        with self._lock:
-            loaded = self._load_started
-            if loaded is None or self.clock() - loaded > self._ttl or (
-                    subscription_id not in self._by_id and loaded < arrived):
-                self._refresh()
-            record = self._by_id.get(subscription_id)
-            if record is not None:
-                return [(record, record.client_state)]
-            return [(r, r.pending_client_state or "") for r in self._pending if r.tenant == tenant]
+        with self._changed:
+            while True:
+                loaded = self._load_started
+                if loaded is not None and (subscription_id in self._by_id or loaded >= arrived):
+                    if self.clock() - loaded > self._ttl and not self._loading:
+                        self._loading = True
+                        threading.Thread(target=self._reload_in_background, name="subscription-directory",
+                                         daemon=True).start()
+                    return self._answer(subscription_id, tenant)
+                if not self._loading:
+                    self._loading = True
+                    break
+                self._changed.wait()  # another caller is reloading; it may have started before we arrived
+        self._reload()  # without the lock: lookups of known subscriptions go on meanwhile
+        with self._changed:
+            return self._answer(subscription_id, tenant)
+
+    def _answer(self, subscription_id: str, tenant: str) -> list[tuple[SubscriptionRecord, str]]:
+        record = self._by_id.get(subscription_id)
+        if record is not None:
+            return [(record, record.client_state)]
+        return [(r, r.pending_client_state or "") for r in self._pending if r.tenant == tenant]
+
+    def _reload(self) -> None:
+        """Read the records (the caller set _loading) and publish them; always clears _loading."""
+        started = self.clock()
+        try:
+            state = self._load()
+        except BaseException:
+            with self._changed:
+                self._loading = False
+                self._changed.notify_all()
+            raise
+        with self._changed:
+            self._by_id = state.by_subscription_id()
+            self._pending = [r for r in state.records.values() if r.pending_client_state]
+            self._load_started = started
+            self.loads += 1
+            self._loading = False
+            self._changed.notify_all()
+
+    def _reload_in_background(self) -> None:
+        try:
+            self._reload()
+        except Exception as exc:  # the cache stays as it was; the next expired lookup tries again
+            log.warning("Could not refresh the subscription records: %s", exc)
 
     def forget(self) -> None:
-        with self._lock:
+        with self._changed:
             self._load_started = None
 
 
