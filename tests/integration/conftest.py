@@ -63,7 +63,7 @@ def make_sim(tls):
 
 
 @pytest.fixture
-def app_env(request, azurite):
+def product_env(request, azurite):
     """The app settings (as environment variables) against a simulator and the session's Azurite, with containers
     of this test: for a test that runs the product in a process of its own."""
     tag = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:10]
@@ -91,10 +91,10 @@ def app_env(request, azurite):
 
 
 @pytest.fixture
-def app_settings(app_env):
+def app_settings(product_env):
     """Settings of the product against a simulator and the session's Azurite, with containers of this test."""
 
     def build(sim: GraphSimulator, **overrides) -> Settings:
-        return load_settings(app_env(sim, **overrides))
+        return load_settings(product_env(sim, **overrides))
 
     return build

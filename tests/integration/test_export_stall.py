@@ -38,10 +38,10 @@ def wait_until_stopped(process: subprocess.Popen, timeout: float = 60.0) -> None
 
 
 @pytest.mark.parametrize("step", ["before_blob_write", "after_blob_write", "after_fetch"])
-def test_a_run_stalled_past_its_lease_is_fenced_off(make_sim, app_env, step):
+def test_a_run_stalled_past_its_lease_is_fenced_off(make_sim, product_env, step):
     sim = make_sim(alerts=3000, seed=21)
     tenant = sim.tenants[0]
-    env = app_env(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
+    env = product_env(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
     settings = load_settings(env)
     this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     stale_now = this_hour - timedelta(seconds=1)  # the stalled run writes into the previous hour's folder
