@@ -150,6 +150,7 @@ class GraphClient:
         self.base = f"{self.root}/v1.0"
         self._host = urlsplit(self.root).netloc.lower()
         self._credential = credential or credential_for(settings, tenant_id)
+        self._renewable = credential is None  # the process-wide credential; an injected one is the caller's
         self._session = session or new_session()
         self._budgets = budgets or shared_budgets(
             {
@@ -194,6 +195,7 @@ class GraphClient:
         waited = 0.0
         attempt = 0
         error: GraphError | None = None
+        renewed = False
         while True:
             attempt += 1
             waited_for_slot = pacer.acquire(slots, not_after=deadline)
@@ -214,6 +216,15 @@ class GraphClient:
                                 outcome.headers.get("Warning", ""), outcome.request_id)
                 return outcome
             retry_after, error = self._classify(outcome, method, path, client_request_id, idempotent, attempt)
+            if error.status == 401 and not renewed and self._renewable:
+                # Graph refused the token before acting on anything (so even a POST may go again): once per call,
+                # with a newly acquired token. A second 401 is final.
+                from shared.credentials import renewed_credential
+
+                renewed = True
+                self._credential = renewed_credential(self.settings, self.tenant_id, self._credential)
+                log.warning("Graph refused the token for %s %s; retrying once with a new token", method, path)
+                continue
             if retry_after is None:
                 raise error
             if error.status == 429:
