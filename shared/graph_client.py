@@ -58,7 +58,11 @@ class GraphError(Exception):
         request_id: str = "",
         client_request_id: str = "",
         retry_after: float | None = None,
+        reached_graph: bool = True,
     ) -> None:
+        """`reached_graph`: False only when the request certainly never reached Graph (no connection was made); a
+        status 0 error with True means the request went out and its answer was lost or cut short, so whether Graph
+        acted on it is unknown."""
         message = redact_url_secrets(message)
         self.status = status
         self.code = code
@@ -68,6 +72,7 @@ class GraphError(Exception):
         self.request_id = request_id
         self.client_request_id = client_request_id
         self.retry_after = retry_after
+        self.reached_graph = reached_graph
         where = f"{method} {path}".strip()
         super().__init__(
             f"Graph {status} {code}: {message}" + (f" ({where})" if where else "")
@@ -393,9 +398,10 @@ class GraphClient:
     ) -> tuple[float | None, GraphError]:
         """(seconds to wait before retrying or None for no retry, the error to raise if we stop)."""
         if isinstance(outcome, BaseException):
+            unsent = _failed_before_sending(outcome)
             error = GraphError(0, type(outcome).__name__, str(outcome) or "no answer", method=method, path=path,
-                               client_request_id=client_request_id)
-            if idempotent or _failed_before_sending(outcome):
+                               client_request_id=client_request_id, reached_graph=not unsent)
+            if idempotent or unsent:
                 return self._backoff(attempt), error
             return None, error
         code, message = _error_from_body(outcome.status, outcome.body)

@@ -349,6 +349,9 @@ def test_retry_after_an_uncertain_failure_does_not_post_twice(api, alerts):
     finally:
         api.sim.clear_faults()
     assert first.status_code == 502
+    # Graph did add it: the answer must not claim the call failed before reaching Graph.
+    assert first.json()["title"] == "Outcome unknown" and first.json()["outcomeUnknown"] is True
+    assert "before it reached" not in first.json()["detail"] and "unknown" in first.json()["detail"]
     again = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Maybe twice?"},
                      headers={"Idempotency-Key": "k-uncertain"})
     assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"

@@ -113,3 +113,13 @@ def test_actions_turned_off_refuses_writes_before_anything_else():
         assert caught.value.status == 403 and "ACTIONS_ENABLED" in caught.value.detail
     document = execute("GetOpenApiDocument", HttpCall("GET", "https://app.example/api/openapi.json"), settings)
     assert document.status == 200 and document.body["host"] == "app.example"
+
+
+def test_a_lost_answer_is_an_unknown_outcome_not_a_failure_before_graph():
+    unsent = graph_problem(GraphError(0, "ConnectionError", "refused", reached_graph=False), target="alert x",
+                           permission="p")
+    assert unsent.status == 502 and "before it reached Graph" in unsent.detail
+    cut_short = graph_problem(GraphError(0, "ChunkedEncodingError", "connection broken"), target="alert x",
+                              permission="p")
+    assert cut_short.status == 502 and cut_short.title == "Outcome unknown"
+    assert "before it reached" not in cut_short.detail and cut_short.body()["outcomeUnknown"] is True
