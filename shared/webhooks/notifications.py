@@ -177,7 +177,8 @@ def _trusted_record(item: Any, directory: SubscriptionDirectory, screened: Scree
     matches = [record for record, secret in candidates if secret and _same_secret(client_state, secret)]
     if not matches or matches[0].tenant.lower() != tenant.lower():
         screened.drop("unknown subscription or wrong clientState")
-        log.warning("Dropped a notification for subscription %s (tenant %s): unknown subscription or wrong "
+        # %r: the ids are the sender's text, and a newline in them must not start a forged log line.
+        log.warning("Dropped a notification for subscription %r (tenant %r): unknown subscription or wrong "
                     "clientState", subscription_id[:64], tenant[:64])
         return None
     return matches[0]
