@@ -104,6 +104,7 @@ def test_export_now_keeps_its_time_budget_when_storage_fails(app_env, azurite):
         watcher.join(35)
         azurite.start()
     elapsed = time.monotonic() - started
+    print(f"\nexport now with storage gone: {response.status_code} after {elapsed:.1f} s")
     assert stopped.is_set()
     assert response.status_code == 502
     (run,) = json.loads(response.get_body())["runs"]
