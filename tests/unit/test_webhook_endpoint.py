@@ -92,7 +92,10 @@ def test_bodies_that_are_not_json_are_a_400_before_anything_is_read(name, body, 
 
 def test_export_status_with_storage_down_is_a_quick_503(unreachable_storage):
     started = time.monotonic()
-    answer = handler("export_status")(func.HttpRequest("GET", "https://app/api/export/status", body=b""))
+    from functions import export as export_functions
+
+    status = export_functions.export_status.build().get_user_function()
+    answer = status(func.HttpRequest("GET", "https://app/api/export/status", body=b""))
     assert time.monotonic() - started < 20.0  # three quick attempts, not the SDK's 80 s
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
     assert json.loads(answer.get_body())["title"] == "Storage unavailable"
