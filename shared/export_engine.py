@@ -192,9 +192,11 @@ class ExportEngine:
                 summary.error = "another run of this stream holds the lease"
                 log.info("Skipping %s for tenant %s: another run holds the lease", stream.name, tenant)
                 return summary
+            run_id = uuid.uuid4().hex[:16]  # this run's name in the checkpoint (`writer`) and on its blobs
             try:
                 budget = time_budget_seconds or self.settings.time_budget_seconds
-                self._run_locked(stream, tenant, lease, summary, backfill, backfill_label, started + budget, progress)
+                self._run_locked(stream, tenant, lease, run_id, summary, backfill, backfill_label, started + budget,
+                                 progress)
             except Exception as exc:
                 from azure.core.exceptions import AzureError
 
@@ -203,7 +205,7 @@ class ExportEngine:
                 if not isinstance(exc, CheckpointConflict | LeaseLost):
                     store = self.backfill_checkpoints if backfill else self.checkpoints
                     self._record_failure(self._cleanup_store(store), self._checkpoint_name(stream, backfill_label),
-                                         tenant, summary, storage_failed=isinstance(exc, AzureError))
+                                         tenant, run_id, summary, storage_failed=isinstance(exc, AzureError))
                 raise
             finally:
                 lease.release(self._cleanup_state)
@@ -223,6 +225,7 @@ class ExportEngine:
         stream: Stream,
         tenant: str,
         lease: RunLease,
+        run_id: str,
         summary: RunSummary,
         backfill: tuple[datetime, datetime] | None,
         backfill_label: str | None,
@@ -243,7 +246,6 @@ class ExportEngine:
             return blob_name(stream.name, tenant, checkpoint.partition, seq, backfill=backfill_label)
 
         # Claim the checkpoint: every save of an earlier run that may still be alive fails from now on.
-        run_id = uuid.uuid4().hex[:16]
         previous_writer, checkpoint.writer = checkpoint.writer, run_id
         lease.ensure()
         etag = store.save(checkpoint, etag)
@@ -449,11 +451,12 @@ class ExportEngine:
     def _cleanup_store(self, store: CheckpointStore) -> CheckpointStore:
         return CheckpointStore(self._cleanup_state, store.prefix)
 
-    def _record_failure(self, store: CheckpointStore, name: str, tenant: str, summary: RunSummary, *,
+    def _record_failure(self, store: CheckpointStore, name: str, tenant: str, run_id: str, summary: RunSummary, *,
                         storage_failed: bool) -> None:
         """Keep the last error in the checkpoint for the status endpoint, leaving the cursor and everything else as
-        stored. Best effort: the failure may be storage itself. The save is conditional on the ETag it loaded, so a
-        run that lost its checkpoint to another cannot record over it.
+        stored. Best effort: the failure may be storage itself. Only while this run still owns the checkpoint
+        (`writer` is this run), so that a run that lost it cannot record over the new owner's; the save is
+        conditional on the ETag it loaded, which settles a race with the new owner's claim.
 
         When the failure was not storage's, no write of this run can still be on its way (each one answered), so
         the checkpoint is released: the next run need not seal a name. After a storage error a create may have
@@ -462,6 +465,9 @@ class ExportEngine:
 
         try:
             checkpoint, etag = store.load(name, tenant)
+            if checkpoint.writer != run_id:
+                log.warning("Not recording the failure of %s/%s: this run does not own the checkpoint", name, tenant)
+                return
             checkpoint.last_error = {"at": self._now().strftime("%Y-%m-%dT%H:%M:%SZ"), "message": summary.error or ""}
             if not storage_failed:
                 checkpoint.writer = None
