@@ -202,6 +202,29 @@ def test_graph_refusing_the_apps_token_is_a_gateway_error(make_sim, azurite):
     assert "GRAPH_CLIENT_ID" in response.json()["detail"]
 
 
+def test_with_platform_authentication_on_the_audit_names_the_principal(make_sim, azurite):
+    sim = make_sim(alerts=5)
+    alert_id = sim.alerts(sim.tenants[0])[0]["id"]
+    env = {
+        "GRAPH_TENANT_IDS": sim.tenants[0], "GRAPH_AUTH_MODE": "client_secret", "GRAPH_CLIENT_ID": sim.client_id,
+        "GRAPH_CLIENT_SECRET": sim.client_secret, "GRAPH_ENDPOINT": sim.base_url, "GRAPH_AUTHORITY_HOST": sim.base_url,
+        "GRAPH_DISABLE_INSTANCE_DISCOVERY": "true", "BRIDGE_STORAGE": azurite.connection_string,
+        "AUDIT_CONTAINER": "audit-easy-auth", "WEBSITE_AUTH_ENABLED": "True",  # what App Service sets then
+    }
+    with DevHost(function_app.app, env) as other:
+        response = requests.patch(other.url(f"alerts/{alert_id}"), json={"status": "inProgress"}, timeout=60, headers={
+            "x-functions-key": other.key, "x-ms-client-principal-name": "analyst@contoso.com",
+            "x-ms-client-principal-id": "oid-1", "X-Forwarded-For": "10.66.66.66, 203.0.113.9"})
+    assert response.status_code == 200
+    container = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
+        "audit-easy-auth")
+    lines = [json.loads(line) for blob in container.list_blobs(name_starts_with="audit/")
+             for line in container.download_blob(blob.name).readall().decode().splitlines() if line]
+    (line,) = [entry for entry in lines if entry["target"]["id"] == alert_id]
+    assert line["caller"]["principalName"] == "analyst@contoso.com" and line["caller"]["authentication"] == "entra"
+    assert line["caller"]["clientIp"] == "203.0.113.9"  # the hop the front end appended, not the client's claim
+
+
 # --- PATCH
 
 
@@ -218,7 +241,9 @@ def test_update_alert_changes_graph_and_is_audited(api, alerts):
     assert {k: api.item("alerts", alert_id)[k] for k in change} == change
     (line,) = [entry for entry in api.audit_lines() if entry["target"]["id"] == alert_id]
     assert line["operation"] == "UpdateAlert" and line["tenant"] == api.tenant
-    assert line["caller"]["principalName"] == "analyst@contoso.com"
+    # Without the platform's authentication (WEBSITE_AUTH_ENABLED) the principal headers are the caller's word:
+    # the audit names the function key, not the claimed analyst.
+    assert "principalName" not in line["caller"] and line["caller"]["authentication"] == "functionKey"
     assert line["caller"]["functionKeySha256"] == key_fingerprint(api.host.key)
     assert line["caller"]["logicApp"] == {"name": "triage-playbook"}
     assert line["after"] == {k: change[k] for k in line["sent"]}
