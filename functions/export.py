@@ -59,11 +59,12 @@ def export_run(req: func.HttpRequest) -> func.HttpResponse:
         from shared.export_engine import ExportEngine
         from shared.export_requests import HTTP_TIME_BUDGET_SECONDS, parse_run_request, status_for
         from shared.settings import get_settings
+        from shared.storage import Patience
 
         settings = get_settings()
         request = parse_run_request(settings, req.route_params.get("stream", ""), req.params.get("tenant"),
                                     req.get_body())
-        engine = ExportEngine(settings)
+        engine = ExportEngine(settings, patience=Patience.INTERACTIVE)  # the caller waits: no minutes of retries
         summaries = [
             engine.run(request.stream, tenant, backfill=request.backfill,
                        time_budget_seconds=min(settings.time_budget_seconds, HTTP_TIME_BUDGET_SECONDS))
@@ -81,8 +82,12 @@ def export_status(req: func.HttpRequest) -> func.HttpResponse:
 
     def work() -> func.HttpResponse:
         from shared.export_engine import ExportEngine
+        from shared.export_requests import storage_unavailable
         from shared.settings import get_settings
+        from shared.storage import Patience
 
-        return json_response({"streams": ExportEngine(get_settings()).status()})
+        with storage_unavailable("The export status could not be read"):
+            rows = ExportEngine(get_settings(), patience=Patience.INTERACTIVE).status()
+        return json_response({"streams": rows})
 
     return handle(work)

@@ -25,6 +25,7 @@ from shared.problems import Problem
 from shared.webhooks.notifications import (
     Screened,
     SubscriptionDirectory,
+    check_validation_token,
     parse_collection,
     screen_changes,
     screen_lifecycle,
@@ -78,7 +79,7 @@ async def receive(req: func.HttpRequest, out: QueueMessages,
                   screen: Callable[[list[Any], SubscriptionDirectory], Screened]) -> func.HttpResponse:
     token = req.params.get("validationToken")
     if token is not None:
-        return validation_answer(token)
+        return handle(lambda: validation_answer(check_validation_token(token)))
     return await asyncio.get_running_loop().run_in_executor(
         WEBHOOK_POOL, functools.partial(screen_and_queue, req, out, screen))
 

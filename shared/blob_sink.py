@@ -4,6 +4,7 @@ Layout (documented in the README):
     <container>/<stream>/tenant=<tenant>/date=YYYY-MM-DD/hour=HH/<stream>-<seq, 12 digits>.ndjson.gz
 Backfills use `<stream>/tenant=<tenant>/backfill=<from>_<to>/date=.../...` so they never mix with the live export.
 The hour is the hour of the run that writes the blob, and never earlier than the last blob's (see ExportEngine).
+Blobs are created, never replaced or deleted: that is half of what makes a stalled run harmless (docs/exactly-once.md).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ def encode_ndjson_gzip(records: Iterable[dict[str, Any]], level: int) -> tuple[b
     return b"".join(chunks), raw
 
 
+class NameTaken(Exception):
+    """An export blob of that name exists already: the names are create-only (see write_blob)."""
+
+    def __init__(self, name: str, writer: str) -> None:
+        super().__init__(f"{name} exists already (written by run {writer or 'unknown'})")
+        self.name = name
+        self.writer = writer
+
+
 @dataclass(frozen=True)
 class WrittenBlob:
     name: str
@@ -63,25 +73,38 @@ def write_blob(
     metadata: dict[str, str],
     level: int,
 ) -> WrittenBlob:
-    """Write (or replace: a retry of the same checkpoint step) one export blob."""
+    """Create one export blob; never replace one. The create is conditional on the name being free (If-None-Match: *)
+    so that a stalled run that wakes after another run took over cannot overwrite what that run wrote: its write fails
+    with NameTaken instead (docs/exactly-once.md). `metadata["writer"]` names the run, so a run that meets its own
+    earlier attempt (the SDK retried a write whose first answer was lost) can tell it from another run's blob."""
+    from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import ContentSettings
 
     payload, _raw = encode_ndjson_gzip(records, level)
-    container.upload_blob(
-        name,
-        payload,
-        overwrite=True,
-        metadata=metadata,
-        content_settings=ContentSettings(content_type=CONTENT_TYPE),
-    )
+    try:
+        container.upload_blob(
+            name,
+            payload,
+            overwrite=False,
+            metadata=metadata,
+            content_settings=ContentSettings(content_type=CONTENT_TYPE),
+        )
+    except ResourceExistsError as exc:
+        raise NameTaken(name, writer_of(container, name)) from exc
     return WrittenBlob(name=name, records=len(records), bytes=len(payload))
 
 
-def delete_if_exists(container: ContainerClient, name: str) -> bool:
+def writer_of(container: ContainerClient, name: str) -> str:
+    """The run that wrote an export blob (its `writer` metadata); "" when the blob does not say."""
+    return container.get_blob_client(name).get_blob_properties().metadata.get("writer", "")
+
+
+def read_records(container: ContainerClient, name: str) -> list[dict[str, Any]] | None:
+    """The records of an export blob, or None when there is no blob of that name."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        container.delete_blob(name)
+        payload = container.get_blob_client(name).download_blob().readall()
     except ResourceNotFoundError:
-        return False
-    return True
+        return None
+    return [json.loads(line) for line in zlib.decompress(payload, 47).splitlines()]  # wbits 47: gzip or zlib

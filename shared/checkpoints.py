@@ -9,7 +9,9 @@ What it holds, and why:
   version it has seen. The cursor moves to that largest version only when the pass has read its last page, because
   Graph does not document the order of these collections (alerts_v2 lists the newest first).
 - `seq` and `partition`: the number and hour folder of the next export blob. Names come from here, not from the
-  clock, so a retried write replaces its own blob.
+  clock, and are create-only, so a stale run cannot overwrite a blob of the run that took over from it.
+- `writer`: the run that claimed this checkpoint and has not finished cleanly, if any. A run that finds one must
+  settle the next name before it writes (see ExportEngine and docs/exactly-once.md): that run may still be alive.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class Checkpoint:
     last_success: str | None = None
     last_error: dict[str, str] | None = None
     last_run: dict[str, Any] | None = None
+    writer: str | None = None
 
     def to_json(self) -> bytes:
         data = {
@@ -113,6 +116,7 @@ class Checkpoint:
             "lastSuccess": self.last_success,
             "lastError": self.last_error,
             "lastRun": self.last_run,
+            "writer": self.writer,
             "seen": self.seen.to_json(),
         }
         return json.dumps(data, separators=(",", ":")).encode()
@@ -134,6 +138,7 @@ class Checkpoint:
             last_success=data.get("lastSuccess"),
             last_error=data.get("lastError"),
             last_run=data.get("lastRun"),
+            writer=data.get("writer"),
         )
 
 
@@ -146,10 +151,10 @@ class CheckpointStore:
 
     def __init__(self, container: ContainerClient, prefix: str = "checkpoints") -> None:
         self._container = container
-        self._prefix = prefix
+        self.prefix = prefix
 
     def blob_name(self, stream: str, tenant: str) -> str:
-        return f"{self._prefix}/{stream}/{tenant}.json"
+        return f"{self.prefix}/{stream}/{tenant}.json"
 
     def load(self, stream: str, tenant: str) -> tuple[Checkpoint, str | None]:
         """The checkpoint and its ETag; a fresh checkpoint and None when there is none yet."""
@@ -183,7 +188,7 @@ class CheckpointStore:
     def list_all(self) -> list[Checkpoint]:
         """Every checkpoint under the prefix (for the status endpoint)."""
         checkpoints = []
-        for props in self._container.list_blobs(name_starts_with=f"{self._prefix}/"):
+        for props in self._container.list_blobs(name_starts_with=f"{self.prefix}/"):
             raw = self._container.get_blob_client(props.name).download_blob().readall()
             checkpoints.append(Checkpoint.from_json(raw))
         return checkpoints

@@ -71,6 +71,23 @@ def credential_for(settings: Settings, tenant_id: str) -> TokenCredential:
         return credential
 
 
+def renewed_credential(settings: Settings, tenant_id: str, stale: TokenCredential) -> TokenCredential:
+    """A credential whose next token is newly acquired, in place of `stale`, after Graph refused stale's token.
+
+    azure-identity has no "force refresh" for these credentials: a token is served from the credential's cache until
+    it nears expiry, so one that Graph refuses (consent revoked and granted again, a rotated secret, a role added
+    after it was issued) would keep failing for up to an hour. A new credential starts with an empty cache. If
+    another caller already replaced `stale`, its replacement is returned: one renewal per refusal, not one per call.
+    (A managed identity's endpoint keeps its own cache, which this cannot clear.)"""
+    key = (settings.auth_mode, settings.authority_host, settings.client_id, tenant_id)
+    with _lock:
+        current = _credentials.get(key)
+        if current is not None and current is not stale:
+            return current
+        fresh = _credentials[key] = build_credential(settings, tenant_id)
+        return fresh
+
+
 def forget_credentials() -> None:
     """Drop cached credentials (tests that restart the token endpoint)."""
     with _lock:

@@ -2,13 +2,18 @@
 
 One run of one (tenant, stream):
 1. take the lease (or skip: another run is at it);
-2. load the checkpoint; delete the blob a crashed run may have left at the checkpoint's next name (it was written but
-   never recorded, and the pages it holds will be written again); fix this run's hour folder;
-3. if no pass is in progress, start one from `cursor - overlap` (first run: `now - lookback`);
-4. for each page (from the saved nextLink, if resuming): drop versions already written, write the rest as one blob,
-   then save the checkpoint (keys, next blob number, nextLink) - data before checkpoint;
-5. when the pass reads its last page, the cursor moves to the largest version the pass saw.
-A run stops cleanly when its time budget is spent; the next run resumes from the saved nextLink.
+2. load the checkpoint and claim it: save it with this run as its `writer`. From then on the checkpoint's ETag fences
+   every earlier run: their saves fail;
+3. if the claim replaced another run's (that run did not finish cleanly: it crashed, or it is stalled and may wake),
+   settle the next blob name: adopt the blob there (its versions count as written) or seal the name with an empty
+   blob, so that the earlier run's one possible late write finds the name taken; then fix this run's hour folder;
+4. if no pass is in progress, start one from `cursor - overlap` (first run: `now - lookback`);
+5. for each page (from the saved nextLink, if resuming): drop versions already written, create the rest as one blob
+   (create-only: a name taken by another run means this run was superseded), then save the checkpoint (keys, next
+   blob number, nextLink) - data before checkpoint;
+6. when the pass reads its last page, the cursor moves to the largest version the pass saw.
+A run stops cleanly when its time budget is spent; the next run resumes from the saved nextLink. Nothing is ever
+deleted or overwritten, which is what makes a stale run harmless: docs/exactly-once.md gives the argument.
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.blob_sink import blob_name, delete_if_exists, partition_of, write_blob
+from shared.blob_sink import NameTaken, blob_name, partition_of, read_records, write_blob
 from shared.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
 from shared.graph_client import GraphClient, GraphError
-from shared.leases import LeaseBusy, LeaseLost, RunLease
+from shared.leases import LEASE_SECONDS, LeaseBusy, LeaseLost, RunLease
+from shared.storage import Patience
 from shared.streams import STREAMS, Stream
 from shared.versions import from_datetime, normalize_version, odata_literal, shift, to_datetime
 
@@ -37,7 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("graph_security_bridge.export")
 
 # Azure Storage's error code for a write or delete that an immutability policy refuses (409).
-IMMUTABLE_BLOB = "BlobImmutableDueToPolicy"
 
 # Status codes with which Graph refuses a saved nextLink whose skip token has expired: start the pass again
 # (de-duplication makes the repeat harmless).
@@ -75,7 +81,7 @@ class StepHook:
     """Called at each step boundary of a run; the default does nothing. Tests use it to crash a run between two
     steps (raising a BaseException, as a killed worker would stop), which is why the steps are named."""
 
-    STEPS = ("after_fetch", "after_blob_write", "before_checkpoint", "after_checkpoint")
+    STEPS = ("after_fetch", "before_blob_write", "after_blob_write", "before_checkpoint", "after_checkpoint")
 
     def __call__(self, step: str, summary: RunSummary) -> None:
         return None
@@ -120,15 +126,23 @@ class ExportEngine:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
         hook: StepHook | None = None,
+        lease_seconds: int = LEASE_SECONDS,
+        patience: Patience = Patience.BACKGROUND,
     ) -> None:
+        """`patience`: how long storage calls may retry; an HTTP caller ("export now") waits for the answer, so it
+        runs with Patience.INTERACTIVE. Recording a failure and releasing the lease always use the short retries:
+        they run after something already failed, usually storage itself."""
         from shared.storage import blob_service as default_blob_service
 
         self.settings = settings
-        self._blobs = blob_service or default_blob_service(settings)
+        self._blobs = blob_service or default_blob_service(settings, patience=patience)
+        cleanup = blob_service or default_blob_service(settings, patience=Patience.INTERACTIVE)
+        self._cleanup_state = cleanup.get_container_client(settings.state_container)
         self._client_factory = client_factory or (lambda tenant: GraphClient(settings, tenant))
         self._now = now
         self._monotonic = monotonic
         self._hook = hook or StepHook()
+        self._lease_seconds = lease_seconds
         self.exports = self._blobs.get_container_client(settings.export_container)
         self.state = self._blobs.get_container_client(settings.state_container)
         self.checkpoints = CheckpointStore(self.state, "checkpoints")
@@ -172,7 +186,7 @@ class ExportEngine:
         try:
             ensure_container(self.state)
             ensure_container(self.exports)
-            lease = RunLease(self.state, lease_name)
+            lease = RunLease(self.state, lease_name, duration=self._lease_seconds)
             try:
                 lease.acquire()
             except LeaseBusy:
@@ -180,18 +194,23 @@ class ExportEngine:
                 summary.error = "another run of this stream holds the lease"
                 log.info("Skipping %s for tenant %s: another run holds the lease", stream.name, tenant)
                 return summary
+            run_id = uuid.uuid4().hex[:16]  # this run's name in the checkpoint (`writer`) and on its blobs
             try:
                 budget = time_budget_seconds or self.settings.time_budget_seconds
-                self._run_locked(stream, tenant, lease, summary, backfill, backfill_label, started + budget, progress)
+                self._run_locked(stream, tenant, lease, run_id, summary, backfill, backfill_label, started + budget,
+                                 progress)
             except Exception as exc:
+                from azure.core.exceptions import AzureError
+
                 summary.status = "failed"
                 summary.error = describe_error(exc, stream)
                 if not isinstance(exc, CheckpointConflict | LeaseLost):
                     store = self.backfill_checkpoints if backfill else self.checkpoints
-                    self._record_failure(store, self._checkpoint_name(stream, backfill_label), tenant, summary)
+                    self._record_failure(self._cleanup_store(store), self._checkpoint_name(stream, backfill_label),
+                                         tenant, run_id, summary, storage_failed=isinstance(exc, AzureError))
                 raise
             finally:
-                lease.release()
+                lease.release(self._cleanup_state)
         except Exception as exc:  # reported in the summary and the log, never swallowed silently
             summary.status = "failed"
             summary.error = summary.error or describe_error(exc, stream)
@@ -208,13 +227,13 @@ class ExportEngine:
         stream: Stream,
         tenant: str,
         lease: RunLease,
+        run_id: str,
         summary: RunSummary,
         backfill: tuple[datetime, datetime] | None,
         backfill_label: str | None,
         deadline: float,
         progress: Callable[[RunSummary], None] | None,
     ) -> None:
-        from azure.core.exceptions import HttpResponseError
 
         store = self.backfill_checkpoints if backfill else self.checkpoints
         checkpoint, etag = store.load(self._checkpoint_name(stream, backfill_label), tenant)
@@ -229,25 +248,19 @@ class ExportEngine:
             assert checkpoint.partition is not None
             return blob_name(stream.name, tenant, checkpoint.partition, seq, backfill=backfill_label)
 
-        # A blob at the next name was written by a run that died before recording it: its versions are not in
-        # `seen`, so they will be written again. Remove it so that no version is in two blobs.
-        while checkpoint.partition:
-            try:
-                if delete_if_exists(self.exports, name_of(checkpoint.seq)):
-                    log.warning("Removed unrecorded blob %s left by an interrupted run", name_of(checkpoint.seq))
-                break
-            except HttpResponseError as exc:
-                if exc.error_code != IMMUTABLE_BLOB:
-                    raise
-                # A write-once export container (immutability policy) keeps it: write after it instead. Its
-                # versions are written again, so they are exported twice (at least once, for this crash only).
-                log.warning("Kept unrecorded blob %s left by an interrupted run (the container is write-once); its "
-                            "records may appear twice", name_of(checkpoint.seq))
-                checkpoint.seq += 1
+        # Claim the checkpoint: every save of an earlier run that may still be alive fails from now on.
+        previous_writer, checkpoint.writer = checkpoint.writer, run_id
+        lease.ensure()
+        etag = store.save(checkpoint, etag)
+        if previous_writer and checkpoint.partition:
+            # That run did not finish cleanly. Its only write that can still land is a create of the next name (its
+            # next step after that is a save, which now fails): take that name before moving on.
+            self._settle_next_name(stream, name_of(checkpoint.seq), checkpoint, run_id, tenant)
         partition = partition_of(self._now())
-        if checkpoint.partition is None or partition > checkpoint.partition:
-            # Record this run's folder before writing into it, so a crash leaves its orphan where we look.
-            checkpoint.partition = partition
+        if previous_writer or checkpoint.partition is None or partition > checkpoint.partition:
+            # Record this run's folder (and what settling adopted) before writing into it.
+            if checkpoint.partition is None or partition > checkpoint.partition:
+                checkpoint.partition = partition
             lease.ensure()
             etag = store.save(checkpoint, etag)
 
@@ -297,28 +310,39 @@ class ExportEngine:
                 pass_state.max_version = page_max
             if fresh:
                 lease.ensure()
+                self._hook("before_blob_write", summary)
                 versions = [v for _, v in fresh_keys if v]
-                written = write_blob(
-                    self.exports,
-                    name_of(checkpoint.seq),
-                    fresh,
-                    metadata={
-                        "stream": stream.name,
-                        "tenant": tenant,
-                        "record_count": str(len(fresh)),
-                        "min_version": min(versions) if versions else "",
-                        "max_version": max(versions) if versions else "",
-                        "seq": str(checkpoint.seq),
-                    },
-                    level=self.settings.gzip_level,
-                )
+                name = name_of(checkpoint.seq)
+                written_bytes = 0
+                try:
+                    written_bytes = write_blob(
+                        self.exports,
+                        name,
+                        fresh,
+                        metadata={
+                            "stream": stream.name,
+                            "tenant": tenant,
+                            "record_count": str(len(fresh)),
+                            "min_version": min(versions) if versions else "",
+                            "max_version": max(versions) if versions else "",
+                            "seq": str(checkpoint.seq),
+                            "writer": run_id,
+                        },
+                        level=self.settings.gzip_level,
+                    ).bytes
+                except NameTaken as taken:
+                    if taken.writer != run_id:
+                        # Only a run that claimed the checkpoint after this one can have written this name.
+                        raise LeaseLost(f"another run took over {lease.name} and wrote {name}") from taken
+                    # Our own earlier attempt (the SDK retried a create whose first answer was lost): it holds
+                    # exactly these records.
                 self._hook("after_blob_write", summary)
                 for key, version in fresh_keys:
                     checkpoint.seen.add(key, version)
                 checkpoint.seq += 1
                 summary.blobs += 1
-                summary.items += written.records
-                summary.bytes += written.bytes
+                summary.items += len(fresh)
+                summary.bytes += written_bytes
 
             pass_state.next_link = next_link
             done = not next_link
@@ -348,8 +372,30 @@ class ExportEngine:
         checkpoint.last_success = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         checkpoint.last_error = None
         checkpoint.last_run = {k: v for k, v in summary.as_dict().items() if k not in ("error",)}
+        checkpoint.writer = None  # finished cleanly: nothing of this run can land after this save
         lease.ensure()
         store.save(checkpoint, etag)
+
+    def _settle_next_name(self, stream: Stream, name: str, checkpoint: Checkpoint, run_id: str, tenant: str) -> None:
+        """Make `name` (the checkpoint's next blob) a recorded blob, whoever wrote it: adopt the blob an interrupted
+        run left there (its versions count as written: keeping it loses nothing and deletes nothing), or, if the
+        name is free, seal it with an empty blob so that the interrupted run's late create fails. Either way the
+        checkpoint moves past it."""
+        records = read_records(self.exports, name)
+        if records is None:
+            try:
+                write_blob(self.exports, name, [], level=self.settings.gzip_level, metadata={
+                    "stream": stream.name, "tenant": tenant, "record_count": "0", "min_version": "",
+                    "max_version": "", "seq": str(checkpoint.seq), "writer": run_id, "sealed": "true"})
+                log.warning("Sealed %s: the run before this one did not finish and may still wake", name)
+            except NameTaken:
+                records = read_records(self.exports, name) or []  # it landed just now: adopt it
+        if records is not None:
+            for record in records:
+                version = normalize_version(record.get(stream.cursor_field)) or ""
+                checkpoint.seen.add(SeenVersions.key(str(record.get(stream.id_field, "")), version), version)
+            log.warning("Adopted %s (%d records) left unrecorded by an interrupted run", name, len(records))
+        checkpoint.seq += 1
 
     @staticmethod
     def _checkpoint_name(stream: Stream, backfill_label: str | None) -> str:
@@ -405,14 +451,29 @@ class ExportEngine:
 
     # --- failures and status
 
-    def _record_failure(self, store: CheckpointStore, name: str, tenant: str, summary: RunSummary) -> None:
+    def _cleanup_store(self, store: CheckpointStore) -> CheckpointStore:
+        return CheckpointStore(self._cleanup_state, store.prefix)
+
+    def _record_failure(self, store: CheckpointStore, name: str, tenant: str, run_id: str, summary: RunSummary, *,
+                        storage_failed: bool) -> None:
         """Keep the last error in the checkpoint for the status endpoint, leaving the cursor and everything else as
-        stored. Best effort: the failure may be storage itself."""
+        stored. Best effort: the failure may be storage itself. Only while this run still owns the checkpoint
+        (`writer` is this run), so that a run that lost it cannot record over the new owner's; the save is
+        conditional on the ETag it loaded, which settles a race with the new owner's claim.
+
+        When the failure was not storage's, no write of this run can still be on its way (each one answered), so
+        the checkpoint is released: the next run need not seal a name. After a storage error a create may have
+        reached storage without its answer reaching us, so the claim stays and the next run settles the name."""
         from azure.core.exceptions import AzureError
 
         try:
             checkpoint, etag = store.load(name, tenant)
+            if checkpoint.writer != run_id:
+                log.warning("Not recording the failure of %s/%s: this run does not own the checkpoint", name, tenant)
+                return
             checkpoint.last_error = {"at": self._now().strftime("%Y-%m-%dT%H:%M:%SZ"), "message": summary.error or ""}
+            if not storage_failed:
+                checkpoint.writer = None
             store.save(checkpoint, etag)
         except (AzureError, CheckpointConflict, ValueError) as exc:
             log.warning("Could not record the failure of %s/%s: %s", name, tenant, exc)
@@ -451,8 +512,8 @@ def describe_error(exc: BaseException, stream: Stream) -> str:
         if exc.status == 401:
             return f"{exc} - Graph refused the token: check the identity and GRAPH_CLOUD"
         return str(exc)
-    if isinstance(exc, CheckpointConflict):
-        return f"{exc}; this run stopped so that the other one wins"
-    if isinstance(exc, LeaseLost):
-        return f"{exc}; this run stopped before writing"
+    if isinstance(exc, CheckpointConflict | LeaseLost):
+        # Fenced: anything this run wrote after losing the lease was refused or is adopted by the new owner.
+        return (f"this run lost its lease: {exc}; another run took over and this one stopped, leaving its "
+                "unrecorded work to that run")
     return f"{type(exc).__name__}: {exc}"

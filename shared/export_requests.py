@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +13,8 @@ from shared.export_engine import RunSummary
 from shared.problems import Problem
 from shared.settings import Settings
 from shared.streams import STREAMS
+
+log = logging.getLogger("graph_security_bridge.export")
 
 # The Functions front end cuts HTTP requests at 230 s whatever functionTimeout says; a run started over HTTP stops
 # well before that and the timer (or the next call) resumes it.
@@ -34,7 +39,10 @@ def _parse_time(name: str, value: object) -> datetime:
         raise Problem(400, "Invalid backfill window", f"'{name}'={value!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         raise Problem(400, "Invalid backfill window", f"'{name}' needs a time zone, e.g. a trailing Z")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first representable UTC moment
+        raise Problem(400, "Invalid backfill window", f"'{name}'={value!r} is out of range") from None
 
 
 def parse_run_request(settings: Settings, stream: str, tenant: str | None, body: bytes,
@@ -58,7 +66,7 @@ def parse_run_request(settings: Settings, stream: str, tenant: str | None, body:
             raise Problem(413, "Body too large", f"at most {MAX_BODY_BYTES} bytes")
         try:
             payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than the parser's stack
             raise Problem(400, "Malformed JSON", "the body must be a JSON object") from None
         if not isinstance(payload, dict):
             raise Problem(400, "Malformed JSON", "the body must be a JSON object")
@@ -85,3 +93,16 @@ def status_for(summaries: list[RunSummary]) -> int:
     if any(s.status == "skipped" for s in summaries):
         return 409
     return 200
+
+
+@contextmanager
+def storage_unavailable(what: str) -> Iterator[None]:
+    """Turn a storage failure into a 503 problem (with Retry-After) instead of a generic 500."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        yield
+    except AzureError as exc:
+        log.error("%s: storage failed: %s", what, exc)
+        raise Problem(503, "Storage unavailable", f"{what}: Blob Storage did not answer. Retry later.",
+                      headers={"Retry-After": "30"}) from None

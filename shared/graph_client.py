@@ -58,7 +58,11 @@ class GraphError(Exception):
         request_id: str = "",
         client_request_id: str = "",
         retry_after: float | None = None,
+        reached_graph: bool = True,
     ) -> None:
+        """`reached_graph`: False only when the request certainly never reached Graph (no connection was made); a
+        status 0 error with True means the request went out and its answer was lost or cut short, so whether Graph
+        acted on it is unknown."""
         message = redact_url_secrets(message)
         self.status = status
         self.code = code
@@ -68,6 +72,7 @@ class GraphError(Exception):
         self.request_id = request_id
         self.client_request_id = client_request_id
         self.retry_after = retry_after
+        self.reached_graph = reached_graph
         where = f"{method} {path}".strip()
         super().__init__(
             f"Graph {status} {code}: {message}" + (f" ({where})" if where else "")
@@ -150,6 +155,7 @@ class GraphClient:
         self.base = f"{self.root}/v1.0"
         self._host = urlsplit(self.root).netloc.lower()
         self._credential = credential or credential_for(settings, tenant_id)
+        self._renewable = credential is None  # the process-wide credential; an injected one is the caller's
         self._session = session or new_session()
         self._budgets = budgets or shared_budgets(
             {
@@ -194,6 +200,7 @@ class GraphClient:
         waited = 0.0
         attempt = 0
         error: GraphError | None = None
+        renewed = False
         while True:
             attempt += 1
             waited_for_slot = pacer.acquire(slots, not_after=deadline)
@@ -214,6 +221,15 @@ class GraphClient:
                                 outcome.headers.get("Warning", ""), outcome.request_id)
                 return outcome
             retry_after, error = self._classify(outcome, method, path, client_request_id, idempotent, attempt)
+            if error.status == 401 and not renewed and self._renewable:
+                # Graph refused the token before acting on anything (so even a POST may go again): once per call,
+                # with a newly acquired token. A second 401 is final.
+                from shared.credentials import renewed_credential
+
+                renewed = True
+                self._credential = renewed_credential(self.settings, self.tenant_id, self._credential)
+                log.warning("Graph refused the token for %s %s; retrying once with a new token", method, path)
+                continue
             if retry_after is None:
                 raise error
             if error.status == 429:
@@ -382,9 +398,10 @@ class GraphClient:
     ) -> tuple[float | None, GraphError]:
         """(seconds to wait before retrying or None for no retry, the error to raise if we stop)."""
         if isinstance(outcome, BaseException):
+            unsent = _failed_before_sending(outcome)
             error = GraphError(0, type(outcome).__name__, str(outcome) or "no answer", method=method, path=path,
-                               client_request_id=client_request_id)
-            if idempotent or _failed_before_sending(outcome):
+                               client_request_id=client_request_id, reached_graph=not unsent)
+            if idempotent or unsent:
                 return self._backoff(attempt), error
             return None, error
         code, message = _error_from_body(outcome.status, outcome.body)

@@ -3,7 +3,12 @@
 Timer triggers are singletons within one app, but an "export now" call, a notification-driven run, a second app
 deployed against the same storage, or a host restart mid-run can all start a second run. The lease is short (60 s)
 so that a crashed run frees it quickly, and the holder renews it before every write: if the renewal fails, another
-run has taken over and this one stops before writing anything.
+run has taken over and this one stops.
+
+The lease keeps runs from wasting work on each other; it cannot make a stale run harmless on its own, because a run
+can stall (a frozen VM, a long GC, the storage SDK's own retries) between its renewal and its write. What does is
+the fencing in ExportEngine: every write is conditional on storage state the current owner controls (the
+checkpoint's ETag, create-only blob names). See docs/exactly-once.md.
 """
 
 from __future__ import annotations
@@ -15,8 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from azure.storage.blob import BlobLeaseClient, ContainerClient
 
-LEASE_SECONDS = 60
-RENEW_AFTER_SECONDS = 15
+LEASE_SECONDS = 60  # Blob Storage accepts 15 to 60 s (or infinite)
 
 
 class LeaseBusy(Exception):
@@ -34,10 +38,13 @@ class RunLease:
         name: str,
         *,
         clock: Callable[[], float] = time.monotonic,
+        duration: int = LEASE_SECONDS,
     ) -> None:
         self._container = container
         self.name = name
         self._clock = clock
+        self._duration = duration
+        self._renew_after = duration / 4  # three chances to renew before it expires
         self._lease: BlobLeaseClient | None = None
         self._renewed_at = 0.0
 
@@ -50,7 +57,7 @@ class RunLease:
         except ResourceExistsError:
             pass  # created by an earlier run, or leased right now (a leased blob refuses the overwrite too)
         try:
-            self._lease = blob.acquire_lease(lease_duration=LEASE_SECONDS)
+            self._lease = blob.acquire_lease(lease_duration=self._duration)
         except HttpResponseError as exc:
             if exc.status_code == 409:
                 raise LeaseBusy(f"another run holds {self.name}") from exc
@@ -62,7 +69,7 @@ class RunLease:
         """Renew when the lease is getting old; call before every write."""
         if self._lease is None:
             raise LeaseLost(f"{self.name} is not held")
-        if self._clock() - self._renewed_at < RENEW_AFTER_SECONDS:
+        if self._clock() - self._renewed_at < self._renew_after:
             return
         from azure.core.exceptions import HttpResponseError
 
@@ -73,15 +80,21 @@ class RunLease:
             raise LeaseLost(f"lost the lease on {self.name}: {exc.reason or exc.status_code}") from exc
         self._renewed_at = self._clock()
 
-    def release(self) -> None:
+    def release(self, container: ContainerClient | None = None) -> None:
+        """Give the lease back (best effort). `container`: the same container through a client with short retries,
+        for a caller that must not wait out the SDK's long ones when storage is what failed."""
         from azure.core.exceptions import AzureError
+        from azure.storage.blob import BlobLeaseClient
 
         if self._lease is None:
             return
+        lease = self._lease
+        if container is not None:
+            lease = BlobLeaseClient(container.get_blob_client(self.name), lease_id=lease.id)
         try:
-            self._lease.release()
+            lease.release()
         except AzureError:
-            pass  # it expires on its own within LEASE_SECONDS
+            pass  # it expires on its own within its duration
         self._lease = None
 
     def __enter__(self) -> RunLease:

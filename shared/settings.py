@@ -269,7 +269,7 @@ class _Reader:
 
     def name_like(self, name: str, pattern: re.Pattern[str], what: str) -> str:
         def parse(text: str) -> str:
-            if not pattern.match(text):
+            if not pattern.fullmatch(text):
                 raise ValueError(what)
             return text
 
@@ -278,7 +278,7 @@ class _Reader:
 
 def _parse_tenants(text: str) -> tuple[str, ...]:
     tenants = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
-    bad = [t for t in tenants if not GUID_RE.match(t)]
+    bad = [t for t in tenants if not GUID_RE.fullmatch(t)]
     if bad:
         raise ValueError(f"tenant ids must be GUIDs, got {', '.join(bad)}")
     return tenants
@@ -337,7 +337,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     auth_mode = reader.check("GRAPH_AUTH_MODE", _choice(AUTH_MODES), "managed_identity")
     tenants = reader.check("GRAPH_TENANT_IDS", _parse_tenants, ())
     client_id = reader.raw("GRAPH_CLIENT_ID")
-    if client_id and not GUID_RE.match(client_id):
+    if client_id and not GUID_RE.fullmatch(client_id):
         reader.problems.append(f"GRAPH_CLIENT_ID={client_id!r} is invalid: expected a GUID")
     client_secret = reader.raw("GRAPH_CLIENT_SECRET")
     certificate = reader.raw("GRAPH_CLIENT_CERTIFICATE")

@@ -21,7 +21,7 @@ def normalize_version(value: object) -> str | None:
     """The normal form of a DateTimeOffset string, or None when the value is missing or not a timestamp."""
     if not isinstance(value, str):
         return None
-    match = _PATTERN.match(value.strip())
+    match = _PATTERN.fullmatch(value.strip())
     if not match:
         return None
     date, clock, fraction, offset = match.groups()
@@ -29,7 +29,7 @@ def normalize_version(value: object) -> str | None:
     if offset and offset not in ("Z", "z") and offset.replace(":", "") not in ("+0000", "-0000"):
         moment = datetime.fromisoformat(f"{date}T{clock}{offset if ':' in offset else offset[:3] + ':' + offset[3:]}")
         utc = moment.astimezone(UTC)
-        date, clock = utc.strftime("%Y-%m-%d"), utc.strftime("%H:%M:%S")
+        date, clock = f"{utc.year:04d}-{utc:%m-%d}", utc.strftime("%H:%M:%S")
     return f"{date}T{clock}.{fraction}Z"
 
 
@@ -40,7 +40,9 @@ def to_datetime(version: str) -> datetime:
 
 def from_datetime(moment: datetime) -> str:
     """An aware datetime in normal form."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    utc = moment.astimezone(UTC)
+    # The year by hand: strftime's %Y does not pad years before 1000 to four digits on every platform.
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}0Z"
 
 
 def odata_literal(version: str) -> str:

@@ -2,7 +2,10 @@
 
 - Entra (App Service Authentication / "Easy Auth"): the front end sets `x-ms-client-principal-name`,
   `x-ms-client-principal-id` and `x-ms-client-principal-idp` (and strips them from client requests) when
-  authentication is on for the app. Without it these headers are whatever the client sent: trust them only then.
+  authentication is on for the app. Without it these headers are whatever the client sent: they are trusted only when
+  the platform says authentication is on (the app setting WEBSITE_AUTH_ENABLED=True, which App Service sets then).
+- The client address: the front end appends the address it saw to `X-Forwarded-For`; anything before it is what the
+  client sent and may be forged. The audit records the last hop.
 - Function keys: the Functions host checks the key but does not pass the key's name to the Python worker. What the
   worker does see is the key itself (`x-functions-key` or `?code=`), so the audit records a fingerprint: the first 12
   hex digits of its SHA-256. An operator matches it with `printf %s "$KEY" | sha256sum | cut -c1-12`.
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -42,11 +46,20 @@ def key_fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def caller_of(headers: Mapping[str, str], params: Mapping[str, str]) -> dict[str, Any]:
-    """The caller's identity for the audit trail. `headers` has lower-case names."""
+def platform_authentication_on(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether App Service Authentication is on for this app, as the platform tells the app."""
+    return environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
+
+
+def caller_of(headers: Mapping[str, str], params: Mapping[str, str], *,
+              authentication_on: bool | None = None) -> dict[str, Any]:
+    """The caller's identity for the audit trail. `headers` has lower-case names. `authentication_on`: whether the
+    platform's authentication vouches for the principal headers (default: platform_authentication_on())."""
+    if authentication_on is None:
+        authentication_on = platform_authentication_on()
     caller: dict[str, Any] = {}
     for name, header in _PRINCIPAL_HEADERS.items():
-        if headers.get(header):
+        if authentication_on and headers.get(header):
             caller[name] = _clean(headers[header])
     key = headers.get("x-functions-key") or params.get("code")
     if key:
@@ -58,7 +71,7 @@ def caller_of(headers: Mapping[str, str], params: Mapping[str, str]) -> dict[str
     if workflow:
         caller["logicApp"] = workflow
     if headers.get("x-forwarded-for"):
-        caller["clientIp"] = _clean(headers["x-forwarded-for"].split(",")[0].strip())
+        caller["clientIp"] = _clean(headers["x-forwarded-for"].split(",")[-1].strip())
     if headers.get("user-agent"):
         caller["userAgent"] = _clean(headers["user-agent"])
     return caller

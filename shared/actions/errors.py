@@ -72,8 +72,14 @@ def graph_problem(error: GraphError, *, target: str, permission: str, or_permiss
         if error.code in TIMEOUT_CODES:
             return Problem(504, "Microsoft Graph did not answer in time",
                            f"The call for {target} timed out; it is safe to retry.{trace}", **extra)
-        return Problem(502, "Microsoft Graph could not be reached",
-                       f"The call for {target} failed before Graph answered ({error.code}).{trace}", **extra)
+        if not error.reached_graph:
+            return Problem(502, "Microsoft Graph could not be reached",
+                           f"The call for {target} failed before it reached Graph ({error.code}).{trace}", **extra)
+        # The request went out and its answer was lost or cut short: Graph may well have acted on it.
+        return Problem(502, "Outcome unknown",
+                       f"The call for {target} reached Graph but its answer was lost or cut short ({error.code}), so "
+                       f"whether Graph applied it is unknown. Check before repeating it, or repeat it with the same "
+                       f"Idempotency-Key.{trace}", outcomeUnknown=True, **extra)
     if status == 503:
         headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))} if error.retry_after else {}
         return Problem(503, "Microsoft Graph is unavailable", f"Graph is temporarily unavailable for {target}; "

@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.actions import vocabulary as v
 from shared.streams import STREAMS
+from shared.webhooks.notifications import MAX_VALIDATION_TOKEN_CHARS
 
 PERMISSION = {
     ("alert", "read"): "SecurityAlert.Read.All",
@@ -83,7 +84,7 @@ IDEMPOTENCY_KEY = Param(
 VALIDATION_TOKEN = Param(
     "validationToken", "query", "Validation token",
     "Sent by Microsoft Graph when a subscription is created; echoed back as plain text.",
-    {"type": "string", "maxLength": 4096}, visibility="internal",
+    {"type": "string", "maxLength": MAX_VALIDATION_TOKEN_CHARS}, visibility="internal",
 )
 
 READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)

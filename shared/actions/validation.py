@@ -61,7 +61,7 @@ def entity_id(value: object, what: str) -> str:
         not isinstance(value, str)
         or not value
         or len(value) > v.MAX_ENTITY_ID_CHARS
-        or not v.ENTITY_ID_RE.match(value)
+        or not v.ENTITY_ID_RE.fullmatch(value)
     ):
         raise Problem(
             400, f"Invalid {what} id",
@@ -84,8 +84,8 @@ def _id_list(body: dict[str, Any], name: str, *, limit: int, guid: bool, what: s
     ids: dict[str, None] = {}
     for index, value in enumerate(values):
         ok = isinstance(value, str) and (
-            bool(v.GUID_RE.match(value)) if guid
-            else bool(value) and len(value) <= v.MAX_ENTITY_ID_CHARS and bool(v.ENTITY_ID_RE.match(value))
+            bool(v.GUID_RE.fullmatch(value)) if guid
+            else bool(value) and len(value) <= v.MAX_ENTITY_ID_CHARS and bool(v.ENTITY_ID_RE.fullmatch(value))
         )
         if not ok:
             errors.append({"field": f"{name}[{index}]", "message": f"{shown(value)} is not a valid {what} id"})

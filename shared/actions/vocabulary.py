@@ -73,6 +73,9 @@ DETERMINATION_ALIASES: dict[str, str] = {
 # (`/`, `\`, `?`, `#`, `%`, whitespace, control characters, quotes, parentheses, a `.` or `..` segment) is refused;
 # the id is percent-encoded into the Graph path all the same.
 ID_CHARS = "A-Za-z0-9_:=+@~-"
+# The patterns are written for the OpenAPI document (ECMA-262, where `$` is the end of the text). Python code must
+# check them with fullmatch: with re.match, `$` also matches before a final newline, so "<id>\n" would pass (and
+# Graph ignores an id it does not know, so a security action would report a success that did not happen).
 ENTITY_ID_PATTERN = rf"^[{ID_CHARS}]+(\.[{ID_CHARS}]+)*$"
 ENTITY_ID_RE = re.compile(ENTITY_ID_PATTERN)
 MAX_ENTITY_ID_CHARS = 200

@@ -26,7 +26,21 @@ log = logging.getLogger("graph_security_bridge.webhooks")
 # Graph batches notifications into one POST; a megabyte is thousands of them. Anything larger is not Graph.
 MAX_BODY_BYTES = 1_000_000
 MAX_RESOURCES_PER_MESSAGE = 20  # kept in a message for the logs; the export does not need them
+# The handshake echoes Graph's validationToken; anything longer than this is not Graph's (and is refused, not echoed).
+MAX_VALIDATION_TOKEN_CHARS = 4096
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+
+
+def check_validation_token(token: str) -> str:
+    """The token to echo in the validation handshake. Raises Problem 400 for one longer than any of Graph's."""
+    if len(token) > MAX_VALIDATION_TOKEN_CHARS:
+        raise Problem(400, "Invalid validation token",
+                      f"A validationToken holds at most {MAX_VALIDATION_TOKEN_CHARS:,} characters.")
+    return token
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def parse_collection(body: bytes) -> list[Any]:
@@ -34,8 +48,10 @@ def parse_collection(body: bytes) -> list[Any]:
     if len(body) > MAX_BODY_BYTES:
         raise Problem(413, "Payload too large", f"A notification body holds at most {MAX_BODY_BYTES:,} bytes.")
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise Problem(400, "Malformed notification", "The body nests deeper than any notification.") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or NaN/Infinity (which JSON does not have)
         raise Problem(400, "Malformed notification", f"The body is not JSON: {exc}.") from None
     if not isinstance(document, dict) or not isinstance(document.get("value"), list):
         raise Problem(400, "Malformed notification", 'Expected a JSON object with a "value" list of notifications.')
@@ -48,6 +64,11 @@ class SubscriptionDirectory:
     Reloaded when older than `ttl`, and when a notification names a subscription the cache does not know and the
     cache was loaded before that notification arrived: a subscription created a moment ago (by this instance or
     another) is then found, while concurrent unknown ids share one reload instead of causing one each.
+
+    Storage is never read under the lock. A notification for a known subscription is answered from the cache at
+    once, even while a reload is under way or storage is slow (an expired cache is then refreshed in the background),
+    so that an unknown id - which any key holder or a stale Graph subscription can send - cannot make valid
+    notifications miss Graph's 3 s.
     """
 
     def __init__(
@@ -60,36 +81,66 @@ class SubscriptionDirectory:
         self._load = load
         self._ttl = ttl
         self.clock = clock
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._loading = False  # a reload is under way (at most one at a time)
         self._load_started: float | None = None
         self._by_id: dict[str, SubscriptionRecord] = {}
         self._pending: list[SubscriptionRecord] = []  # records with a create in flight
         self.loads = 0
 
-    def _refresh(self) -> None:
-        started = self.clock()
-        state = self._load()
-        self._by_id = state.by_subscription_id()
-        self._pending = [r for r in state.records.values() if r.pending_client_state]
-        self._load_started = started
-        self.loads += 1
-
     def lookup(self, subscription_id: str, tenant: str, arrived: float) -> list[tuple[SubscriptionRecord, str]]:
         """(record, clientState to expect) for `subscription_id`, or, if Graph has not told us its id yet (a
         notification can overtake the answer to our create call), for the creates of `tenant` in flight.
         `arrived` is the clock() value when the notification was received."""
-        with self._lock:
-            loaded = self._load_started
-            if loaded is None or self.clock() - loaded > self._ttl or (
-                    subscription_id not in self._by_id and loaded < arrived):
-                self._refresh()
-            record = self._by_id.get(subscription_id)
-            if record is not None:
-                return [(record, record.client_state)]
-            return [(r, r.pending_client_state or "") for r in self._pending if r.tenant == tenant]
+        with self._changed:
+            while True:
+                loaded = self._load_started
+                if loaded is not None and (subscription_id in self._by_id or loaded >= arrived):
+                    if self.clock() - loaded > self._ttl and not self._loading:
+                        self._loading = True
+                        threading.Thread(target=self._reload_in_background, name="subscription-directory",
+                                         daemon=True).start()
+                    return self._answer(subscription_id, tenant)
+                if not self._loading:
+                    self._loading = True
+                    break
+                self._changed.wait()  # another caller is reloading; it may have started before we arrived
+        self._reload()  # without the lock: lookups of known subscriptions go on meanwhile
+        with self._changed:
+            return self._answer(subscription_id, tenant)
+
+    def _answer(self, subscription_id: str, tenant: str) -> list[tuple[SubscriptionRecord, str]]:
+        record = self._by_id.get(subscription_id)
+        if record is not None:
+            return [(record, record.client_state)]
+        return [(r, r.pending_client_state or "") for r in self._pending if r.tenant == tenant]
+
+    def _reload(self) -> None:
+        """Read the records (the caller set _loading) and publish them; always clears _loading."""
+        started = self.clock()
+        try:
+            state = self._load()
+        except BaseException:
+            with self._changed:
+                self._loading = False
+                self._changed.notify_all()
+            raise
+        with self._changed:
+            self._by_id = state.by_subscription_id()
+            self._pending = [r for r in state.records.values() if r.pending_client_state]
+            self._load_started = started
+            self.loads += 1
+            self._loading = False
+            self._changed.notify_all()
+
+    def _reload_in_background(self) -> None:
+        try:
+            self._reload()
+        except Exception as exc:  # the cache stays as it was; the next expired lookup tries again
+            log.warning("Could not refresh the subscription records: %s", exc)
 
     def forget(self) -> None:
-        with self._lock:
+        with self._changed:
             self._load_started = None
 
 
@@ -126,7 +177,8 @@ def _trusted_record(item: Any, directory: SubscriptionDirectory, screened: Scree
     matches = [record for record, secret in candidates if secret and _same_secret(client_state, secret)]
     if not matches or matches[0].tenant.lower() != tenant.lower():
         screened.drop("unknown subscription or wrong clientState")
-        log.warning("Dropped a notification for subscription %s (tenant %s): unknown subscription or wrong "
+        # %r: the ids are the sender's text, and a newline in them must not start a forged log line.
+        log.warning("Dropped a notification for subscription %r (tenant %r): unknown subscription or wrong "
                     "clientState", subscription_id[:64], tenant[:64])
         return None
     return matches[0]

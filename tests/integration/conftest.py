@@ -63,11 +63,12 @@ def make_sim(tls):
 
 
 @pytest.fixture
-def app_settings(request, azurite):
-    """Settings of the product against a simulator and the session's Azurite, with containers of this test."""
+def product_env(request, azurite):
+    """The app settings (as environment variables) against a simulator and the session's Azurite, with containers
+    of this test: for a test that runs the product in a process of its own."""
     tag = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:10]
 
-    def build(sim: GraphSimulator, **overrides) -> Settings:
+    def build(sim: GraphSimulator, **overrides) -> dict[str, str]:
         env = {
             "GRAPH_TENANT_IDS": ",".join(sim.tenants),
             "GRAPH_AUTH_MODE": "client_secret",
@@ -84,6 +85,16 @@ def app_settings(request, azurite):
             **FAST_BUDGETS,
         }
         env.update({key: str(value) for key, value in overrides.items()})
-        return load_settings(env)
+        return env
+
+    return build
+
+
+@pytest.fixture
+def app_settings(product_env):
+    """Settings of the product against a simulator and the session's Azurite, with containers of this test."""
+
+    def build(sim: GraphSimulator, **overrides) -> Settings:
+        return load_settings(product_env(sim, **overrides))
 
     return build

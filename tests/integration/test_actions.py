@@ -50,6 +50,8 @@ class Api:
     def audit_lines(self) -> list[dict]:
         service = BlobServiceClient.from_connection_string(self.stack.azurite.connection_string)
         container = service.get_container_client(AUDIT)
+        if not container.exists():  # nothing audited yet
+            return []
         lines = []
         for blob in container.list_blobs(name_starts_with="audit/"):
             data = container.download_blob(blob.name).readall().decode()
@@ -192,10 +194,35 @@ def test_graph_refusing_the_apps_token_is_a_gateway_error(make_sim, azurite):
     with DevHost(function_app.app, env) as other:
         headers = {"x-functions-key": other.key}
         assert requests.get(other.url(f"alerts/{alert_id}"), headers=headers, timeout=60).status_code == 200
-        sim.expire_tokens()
+        sim.expire_tokens()  # a token Graph no longer accepts is replaced once, and the call goes through
+        assert requests.get(other.url(f"alerts/{alert_id}"), headers=headers, timeout=60).status_code == 200
+        sim.set_faults(fail_next=[401, 401], path="alerts_v2")  # Graph refuses the new token too
         response = requests.get(other.url(f"alerts/{alert_id}"), headers=headers, timeout=60)
     assert response.status_code == 502 and response.json()["graphStatus"] == 401
     assert "GRAPH_CLIENT_ID" in response.json()["detail"]
+
+
+def test_with_platform_authentication_on_the_audit_names_the_principal(make_sim, azurite):
+    sim = make_sim(alerts=5)
+    alert_id = sim.alerts(sim.tenants[0])[0]["id"]
+    env = {
+        "GRAPH_TENANT_IDS": sim.tenants[0], "GRAPH_AUTH_MODE": "client_secret", "GRAPH_CLIENT_ID": sim.client_id,
+        "GRAPH_CLIENT_SECRET": sim.client_secret, "GRAPH_ENDPOINT": sim.base_url, "GRAPH_AUTHORITY_HOST": sim.base_url,
+        "GRAPH_DISABLE_INSTANCE_DISCOVERY": "true", "BRIDGE_STORAGE": azurite.connection_string,
+        "AUDIT_CONTAINER": "audit-easy-auth", "WEBSITE_AUTH_ENABLED": "True",  # what App Service sets then
+    }
+    with DevHost(function_app.app, env) as other:
+        response = requests.patch(other.url(f"alerts/{alert_id}"), json={"status": "inProgress"}, timeout=60, headers={
+            "x-functions-key": other.key, "x-ms-client-principal-name": "analyst@contoso.com",
+            "x-ms-client-principal-id": "oid-1", "X-Forwarded-For": "10.66.66.66, 203.0.113.9"})
+    assert response.status_code == 200
+    container = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
+        "audit-easy-auth")
+    lines = [json.loads(line) for blob in container.list_blobs(name_starts_with="audit/")
+             for line in container.download_blob(blob.name).readall().decode().splitlines() if line]
+    (line,) = [entry for entry in lines if entry["target"]["id"] == alert_id]
+    assert line["caller"]["principalName"] == "analyst@contoso.com" and line["caller"]["authentication"] == "entra"
+    assert line["caller"]["clientIp"] == "203.0.113.9"  # the hop the front end appended, not the client's claim
 
 
 # --- PATCH
@@ -214,7 +241,9 @@ def test_update_alert_changes_graph_and_is_audited(api, alerts):
     assert {k: api.item("alerts", alert_id)[k] for k in change} == change
     (line,) = [entry for entry in api.audit_lines() if entry["target"]["id"] == alert_id]
     assert line["operation"] == "UpdateAlert" and line["tenant"] == api.tenant
-    assert line["caller"]["principalName"] == "analyst@contoso.com"
+    # Without the platform's authentication (WEBSITE_AUTH_ENABLED) the principal headers are the caller's word:
+    # the audit names the function key, not the claimed analyst.
+    assert "principalName" not in line["caller"] and line["caller"]["authentication"] == "functionKey"
     assert line["caller"]["functionKeySha256"] == key_fingerprint(api.host.key)
     assert line["caller"]["logicApp"] == {"name": "triage-playbook"}
     assert line["after"] == {k: change[k] for k in line["sent"]}
@@ -364,6 +393,9 @@ def test_retry_after_an_uncertain_failure_does_not_post_twice(api, alerts):
     finally:
         api.sim.clear_faults()
     assert first.status_code == 502
+    # Graph did add it: the answer must not claim the call failed before reaching Graph.
+    assert first.json()["title"] == "Outcome unknown" and first.json()["outcomeUnknown"] is True
+    assert "before it reached" not in first.json()["detail"] and "unknown" in first.json()["detail"]
     again = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Maybe twice?"},
                      headers={"Idempotency-Key": "k-uncertain"})
     assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"
@@ -489,6 +521,20 @@ def test_risky_validation(api):
     wrong_field = api.call("POST", "risky-service-principals/dismiss", {"userIds": [
         "29f270bb-4d23-4f68-8a57-dc73dc0d4caf"]})
     assert wrong_field.status_code == 400 and "servicePrincipalIds" in wrong_field.json()["detail"]
+
+
+def test_an_id_with_a_trailing_newline_is_refused_and_nothing_is_audited(api):
+    # "<guid>\n" once passed validation: Graph ignored the unknown id, the user stayed as it was, and the answer
+    # said confirmedCompromised and the audit recorded it.
+    user = [u["id"] for u in api.sim.items(api.tenant, "riskyUsers")][-1]
+    state_before = api.item("riskyUsers", user)["riskState"]
+    since = len(api.sim.request_log)
+    audited_before = len(api.audit_lines())
+    response = api.call("POST", "risky-users/confirm-compromised", {"userIds": [user + "\n"]})
+    assert response.status_code == 400 and "userIds[0]" in response.json()["detail"]
+    assert api.graph_requests("POST", "/riskyUsers/confirmCompromised", since) == []
+    assert len(api.audit_lines()) == audited_before
+    assert api.item("riskyUsers", user)["riskState"] == state_before
 
 
 # --- switched off, and the document

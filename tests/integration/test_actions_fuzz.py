@@ -4,7 +4,8 @@ get a 5xx, and no function may raise: the dev host records every unhandled excep
 
 Bounded: EXAMPLES generated cases per operation, for the 11 actions and the 3 webhook endpoints (with schemathesis'
 explicit examples and both modes, about 950 requests, ~15 s on 2 cores). Fuzzing the export endpoints would run
-exports; their validation has its own tests.
+exports; their validation has its own tests, and test_hostile_input.py sends every HTTP function (export included)
+input beyond the document: deep JSON, NaN, extreme dates, control characters in ids.
 """
 
 from __future__ import annotations

@@ -26,14 +26,18 @@ class SimulatedCrash(BaseException):
 
 
 def settle(engine: ExportEngine, stream: str, tenant: str, limit: int = 10) -> list[RunSummary]:
-    """Run until a run writes nothing new (the export has caught up)."""
+    """Run until a whole pass from an unchanged cursor writes nothing new (the export has caught up). A run that
+    only finishes a resumed pass can write nothing (a crashed run's blob was adopted) and still move the cursor: the
+    versions that changed meanwhile come with the next pass."""
     runs = []
+    cursor = engine.checkpoints.load(stream, tenant)[0].cursor
     for _ in range(limit):
         summary = engine.run(stream, tenant)
         runs.append(summary)
         assert summary.status in ("ok", "partial"), summary.error
-        if summary.status == "ok" and summary.items == 0:
+        if summary.status == "ok" and summary.items == 0 and summary.cursor == cursor:
             return runs
+        cursor = summary.cursor
     raise AssertionError(f"{stream} did not settle in {limit} runs: {runs}")
 
 

@@ -37,6 +37,33 @@ def test_token_is_refreshed_when_it_nears_expiry(make_sim, app_settings):
     assert sim.token_requests == 3
 
 
+def test_a_refused_token_is_replaced_once_and_the_call_succeeds(make_sim, app_settings):
+    # Graph refuses a token the credential still holds as valid (revoked here): without a new token every call would
+    # fail until the cached one expired, up to an hour later.
+    sim = make_sim(alerts=10, token_expires_in=3600)
+    client = client_for(app_settings(sim), sim)
+    assert client.get("/security/alerts_v2", {"$top": "1"})["value"]
+    sim.expire_tokens()
+    assert client.get("/security/alerts_v2", {"$top": "1"})["value"]
+    assert sim.token_requests == 2
+    # A second client of the process uses the new credential; the new token holds.
+    assert client_for(app_settings(sim), sim).get("/security/alerts_v2", {"$top": "1"})["value"]
+    assert sim.token_requests == 2
+
+
+def test_a_token_graph_keeps_refusing_fails_after_one_renewal(make_sim, app_settings):
+    sim = make_sim(alerts=10)
+    client = client_for(app_settings(sim), sim)
+    client.get("/security/alerts_v2", {"$top": "1"})
+    sim.set_faults(fail_next=[401, 401, 401], path="alerts_v2")
+    since = len(sim.request_log)
+    with pytest.raises(GraphError) as caught:
+        client.get("/security/alerts_v2", {"$top": "1"})
+    assert caught.value.status == 401
+    assert len([r for r in sim.request_log[since:] if "alerts_v2" in r.path]) == 2  # the call and one retry
+    assert sim.token_requests == 2
+
+
 def test_wrong_secret_fails_with_a_clear_error(make_sim, app_settings):
     sim = make_sim(alerts=1)
     client = client_for(app_settings(sim, GRAPH_CLIENT_SECRET="wrong"), sim)

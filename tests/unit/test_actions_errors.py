@@ -51,13 +51,16 @@ def test_other_statuses(status, code, expected):
     assert p.status == expected and p.body()["graphCode"] == code
 
 
+SPOOFABLE = {
+    "x-ms-client-principal-name": "analyst@contoso.com", "x-ms-client-principal-id": "abc",
+    "x-ms-client-principal-idp": "aad", "x-functions-key": "secret-key", "x-ms-workflow-name": "triage",
+    "x-ms-workflow-run-id": "0858", "x-forwarded-for": "10.66.66.66, 203.0.113.9:443",
+    "user-agent": "azure-logic-apps/1.0",
+}
+
+
 def test_caller_from_easy_auth_headers_and_key_fingerprint():
-    caller = caller_of({
-        "x-ms-client-principal-name": "analyst@contoso.com", "x-ms-client-principal-id": "abc",
-        "x-ms-client-principal-idp": "aad", "x-functions-key": "secret-key", "x-ms-workflow-name": "triage",
-        "x-ms-workflow-run-id": "0858", "x-forwarded-for": "203.0.113.9:443, 10.0.0.1",
-        "user-agent": "azure-logic-apps/1.0",
-    }, {})
+    caller = caller_of(SPOOFABLE, {}, authentication_on=True)
     assert caller == {
         "principalName": "analyst@contoso.com", "principalId": "abc", "identityProvider": "aad",
         "functionKeySha256": key_fingerprint("secret-key"), "authentication": "entra",
@@ -66,7 +69,22 @@ def test_caller_from_easy_auth_headers_and_key_fingerprint():
     }
     assert "secret-key" not in str(caller)
     assert caller_of({}, {"code": "k"}) == {"functionKeySha256": key_fingerprint("k"), "authentication": "functionKey"}
-    assert caller_of({"x-ms-client-principal-name": "a\x00b" + "x" * 500}, {})["principalName"] == "ab" + "x" * 254
+    long_name = {"x-ms-client-principal-name": "a\x00b" + "x" * 500}
+    assert caller_of(long_name, {}, authentication_on=True)["principalName"] == "ab" + "x" * 254
+
+
+def test_principal_headers_are_a_clients_word_unless_platform_authentication_is_on(monkeypatch):
+    # With a function key alone, anyone holding the key could claim to be the CISO.
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED", raising=False)
+    caller = caller_of(SPOOFABLE, {})
+    assert caller["authentication"] == "functionKey"
+    assert not {"principalName", "principalId", "identityProvider"} & set(caller)
+    # The address the front end appended, not the first one the client wrote.
+    assert caller["clientIp"] == "203.0.113.9:443"
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")  # what App Service sets when authentication is on
+    assert caller_of(SPOOFABLE, {})["principalName"] == "analyst@contoso.com"
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "False")
+    assert caller_of(SPOOFABLE, {})["authentication"] == "functionKey"
 
 
 def test_audit_line_and_blob_names():
@@ -95,3 +113,13 @@ def test_actions_turned_off_refuses_writes_before_anything_else():
         assert caught.value.status == 403 and "ACTIONS_ENABLED" in caught.value.detail
     document = execute("GetOpenApiDocument", HttpCall("GET", "https://app.example/api/openapi.json"), settings)
     assert document.status == 200 and document.body["host"] == "app.example"
+
+
+def test_a_lost_answer_is_an_unknown_outcome_not_a_failure_before_graph():
+    unsent = graph_problem(GraphError(0, "ConnectionError", "refused", reached_graph=False), target="alert x",
+                           permission="p")
+    assert unsent.status == 502 and "before it reached Graph" in unsent.detail
+    cut_short = graph_problem(GraphError(0, "ChunkedEncodingError", "connection broken"), target="alert x",
+                              permission="p")
+    assert cut_short.status == 502 and cut_short.title == "Outcome unknown"
+    assert "before it reached" not in cut_short.detail and cut_short.body()["outcomeUnknown"] is True

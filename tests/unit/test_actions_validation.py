@@ -191,3 +191,16 @@ def test_tenant_selection():
     assert val.tenant(two, two[1].upper()) == two[1]
     assert problem(val.tenant, two, None).title == "Tenant required"
     assert problem(val.tenant, one, "33333333-3333-4333-8333-333333333333").title == "Unknown tenant"
+
+
+@pytest.mark.parametrize("value", ["2972395\n", "a.b\n", "ok\r\n"])
+def test_a_trailing_newline_is_not_part_of_a_valid_id(value):
+    # `$` with re.match accepts "id\n"; Graph would then ignore an id it does not know while we report success.
+    assert problem(val.entity_id, value, "alert").status == 400
+    assert problem(val.alert_ids, {"ids": [value]}, 10).status == 400
+
+
+def test_a_guid_with_a_trailing_newline_is_refused():
+    guid = "29f270bb-4d23-4f68-8a57-dc73dc0d4caf"
+    caught = problem(val.object_ids, {"userIds": [guid + "\n"]}, "userIds", 60, "user")
+    assert caught.status == 400 and "userIds[0]" in caught.detail

@@ -62,3 +62,18 @@ def test_status_for_outcomes():
     assert status_for([s("ok"), s("partial")]) == 200
     assert status_for([s("ok"), s("skipped")]) == 409
     assert status_for([s("skipped"), s("failed")]) == 502
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 2048 + b"]" * 2048,  # deeper than the parser's stack: RecursionError
+    b'{"from": ' + b"[" * 2040 + b"]" * 2040 + b"}",
+])
+def test_deeply_nested_json_is_a_400(settings, body):
+    caught = problem(settings, body=body)
+    assert caught.status == 400 and caught.title == "Malformed JSON"
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_outside_what_utc_can_hold_is_a_400(settings, moment):
+    caught = problem(settings, body=f'{{"from": "{moment}", "to": "2026-11-01T00:00:00Z"}}'.encode())
+    assert caught.status == 400 and "out of range" in caught.detail

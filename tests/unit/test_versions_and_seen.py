@@ -55,3 +55,14 @@ def test_keys_are_compact_and_distinct():
     now = datetime(2026, 11, 20, tzinfo=UTC).isoformat()
     keys = {version_key(str(i), now) for i in range(10_000)}
     assert len(keys) == 10_000 and all(len(k) == 12 for k in keys)
+
+
+def test_years_before_1000_keep_four_digits():
+    # A backfill window from year 1 once became the $filter literal "1-01-01T00:00:00Z", which Graph refuses.
+    from datetime import UTC, datetime
+
+    from shared.versions import from_datetime, normalize_version, odata_literal
+
+    assert from_datetime(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.0000000Z"
+    assert odata_literal(from_datetime(datetime(999, 5, 6, 7, 8, 9, tzinfo=UTC))) == "0999-05-06T07:08:09Z"
+    assert normalize_version("0001-01-01T10:00:00+09:00") == "0001-01-01T01:00:00.0000000Z"

@@ -1,5 +1,6 @@
-"""The notification endpoint's answers that need no subscription: the handshake, and 503 when the subscription
-records cannot be read (quickly, since Graph gives a delivery 3 s)."""
+"""The notification endpoint's answers that need no subscription: the handshake, bad bodies, and 503 when the
+subscription records cannot be read (quickly, since Graph gives a delivery 3 s). Also the export status endpoint
+with storage unreachable."""
 
 import asyncio
 import json
@@ -67,3 +68,37 @@ def test_unreadable_subscription_records_answer_503_within_graphs_three_seconds(
     assert time.monotonic() - started < 3.0
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "60"
     assert json.loads(answer.get_body())["status"] == 503 and out.value is None
+
+
+@pytest.mark.parametrize("name", ["webhook_notifications", "webhook_lifecycle"])
+def test_a_validation_token_longer_than_4096_characters_is_refused_not_echoed(name):
+    request = func.HttpRequest("POST", "https://app/api/x", params={"validationToken": "t" * 4097}, body=b"")
+    answer = handler(name)(request, Out())
+    assert answer.status_code == 400 and b"t" * 4097 not in answer.get_body()
+    assert json.loads(answer.get_body())["title"] == "Invalid validation token"
+    longest = func.HttpRequest("POST", "https://app/api/x", params={"validationToken": "t" * 4096}, body=b"")
+    assert handler(name)(longest, Out()).get_body() == b"t" * 4096
+
+
+@pytest.mark.parametrize("body", [
+    b'{"value": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # deeper than the parser's stack
+    b'{"value": [{"subscriptionId": "a", "clientState": "b", "x": NaN}]}',
+    b'{"value": [{"subscriptionId": "a", "clientState": "b", "x": -Infinity}]}',
+])
+@pytest.mark.parametrize("name", ["webhook_notifications", "webhook_lifecycle"])
+def test_bodies_that_are_not_json_are_a_400_before_anything_is_read(name, body, unreachable_storage):
+    out = Out()
+    answer = handler(name)(func.HttpRequest("POST", "https://app/api/x", body=body), out)
+    assert answer.status_code == 400 and json.loads(answer.get_body())["title"] == "Malformed notification"
+    assert out.value is None
+
+
+def test_export_status_with_storage_down_is_a_quick_503(unreachable_storage):
+    started = time.monotonic()
+    from functions import export as export_functions
+
+    status = export_functions.export_status.build().get_user_function()
+    answer = status(func.HttpRequest("GET", "https://app/api/export/status", body=b""))
+    assert time.monotonic() - started < 20.0  # three quick attempts, not the SDK's 80 s
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
+    assert json.loads(answer.get_body())["title"] == "Storage unavailable"
