@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("graph_security_bridge.export")
 
-# Azure Storage's error code for a write or delete that an immutability policy refuses (409).
-
 # Status codes with which Graph refuses a saved nextLink whose skip token has expired: start the pass again
 # (de-duplication makes the repeat harmless).
 STALE_LINK_STATUSES = frozenset({400, 404, 410})
