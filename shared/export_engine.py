@@ -6,8 +6,10 @@ One run of one (tenant, stream):
    never recorded, and the pages it holds will be written again); fix this run's hour folder;
 3. if no pass is in progress, start one from `cursor - overlap` (first run: `now - lookback`);
 4. for each page (from the saved nextLink, if resuming): drop versions already written, write the rest as one blob,
-   then save the checkpoint (keys, next blob number, nextLink) - data before checkpoint;
-5. when the pass reads its last page, the cursor moves to the largest version the pass saw.
+   then save the checkpoint (keys, next blob number, where the pass reads next) - data before checkpoint;
+5. the pass follows nextLinks, and where a page may have been cut short without one, continues from the data
+   (shared/paging.py) until it has proved that it read everything; then the cursor moves to the largest version
+   the pass saw.
 A run stops cleanly when its time budget is spent; the next run resumes from the saved nextLink.
 """
 
@@ -18,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +28,10 @@ from shared.blob_sink import blob_name, delete_if_exists, partition_of, write_bl
 from shared.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
 from shared.graph_client import GraphClient, GraphError
 from shared.leases import LeaseBusy, LeaseLost, RunLease
+from shared.paging import Page, advance, query_params, start_pass
+from shared.query_options import RefusedOptions, send_adapting
 from shared.streams import STREAMS, Stream
-from shared.versions import from_datetime, normalize_version, odata_literal, shift, to_datetime
+from shared.versions import from_datetime, normalize_version, shift, to_datetime
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -60,6 +64,10 @@ class RunSummary:
     seconds: float = 0.0
     error: str | None = None
     backfill: str | None = None
+    # Said once, by the run that learned it: query options Graph refused and that this stream no longer sends.
+    notes: list[str] = field(default_factory=list)
+    # Seconds holding more versions than Graph lets one read ($skip limit): versions beyond it may be missing.
+    skip_limit_seconds: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,9 +252,14 @@ class ExportEngine:
                 low = from_datetime(self._now() - timedelta(days=self.settings.initial_lookback_days))
                 high = None
             checkpoint.pass_state = PassState(low=low, high=high)
+            start_pass(checkpoint.pass_state)
         pass_state = checkpoint.pass_state
-        first_params = self._query(stream, pass_state)
         resumed_link = pass_state.next_link
+        refused = RefusedOptions(self.state, stream.name, tenant).load()
+
+        def learned(option: str, error: GraphError) -> None:
+            summary.notes.append(f"Graph refused {option} on {stream.path} ({error.status} {error.code}); "
+                                 f"{stream.name} queries without it from now on")
 
         while True:
             if self._monotonic() >= deadline:
@@ -254,14 +267,20 @@ class ExportEngine:
                 log.info("Time budget spent for %s/%s; the next run resumes from the saved page", stream.name, tenant)
                 break
             url = pass_state.next_link
+            params = None if url else self._query(stream, pass_state, refused)
             try:
-                response = client.request("GET", url or stream.path, params=None if url else first_params,
-                                          family=stream.family)
+                if url:
+                    response = client.request("GET", url, family=stream.family)
+                else:
+                    response, params = send_adapting(
+                        lambda query: client.request("GET", stream.path, params=query, family=stream.family),
+                        params, refused, learned)
             except GraphError as exc:
                 if url and url == resumed_link and exc.status in STALE_LINK_STATUSES:
-                    log.warning("Saved nextLink for %s/%s was refused (%s); restarting the pass from %s",
+                    log.warning("Saved nextLink for %s/%s was refused (%s); restarting its query from %s",
                                 stream.name, tenant, exc.code, pass_state.low)
                     pass_state.next_link = resumed_link = None
+                    pass_state.taken = 0
                     continue
                 raise
             finally:
@@ -272,6 +291,8 @@ class ExportEngine:
                 raise GraphError(response.status, "UnexpectedResponse", "the answer has no 'value' list",
                                  method="GET", path=stream.path, request_id=response.request_id)
             next_link = body.get("@odata.nextLink")
+            if url is None:
+                pass_state.asked = int(params.get("$top", 0)) if params else 0
             summary.pages += 1
             pass_state.pages += 1
             self._hook("after_fetch", summary)
@@ -304,9 +325,14 @@ class ExportEngine:
                 summary.items += written.records
                 summary.bytes += written.bytes
 
-            pass_state.next_link = next_link
-            done = not next_link
+            done = advance(stream, pass_state, Page(
+                versions=[normalize_version(item.get(stream.cursor_field)) or "" for item in items],
+                next_link=next_link, asked=pass_state.asked, fresh=len(fresh)))
             if done:
+                if pass_state.limit_hits:
+                    summary.skip_limit_seconds = list(pass_state.limit_hits)
+                    log.warning("%s/%s: more versions share these seconds than Graph lets one read (%s at most): "
+                                "%s", stream.name, tenant, "$skip 500 + one page", ", ".join(pass_state.limit_hits))
                 if pass_state.max_version and not backfill and (
                     checkpoint.cursor is None or pass_state.max_version > checkpoint.cursor
                 ):
@@ -339,16 +365,10 @@ class ExportEngine:
     def _checkpoint_name(stream: Stream, backfill_label: str | None) -> str:
         return f"{stream.name}/{backfill_label}" if backfill_label else stream.name
 
-    def _query(self, stream: Stream, pass_state: PassState) -> dict[str, str]:
-        params = {"$top": str(stream.page_cap)}
-        if stream.filterable:
-            clauses = [f"{stream.cursor_field} ge {odata_literal(pass_state.low)}"]
-            if pass_state.high:
-                clauses.append(f"{stream.cursor_field} lt {odata_literal(pass_state.high)}")
-            params["$filter"] = " and ".join(clauses)
-        if stream.name == "incidents" and self.settings.incidents_expand_alerts:
-            params["$expand"] = "alerts"
-        return params
+    def _query(self, stream: Stream, pass_state: PassState, refused: RefusedOptions) -> dict[str, str]:
+        extra = {"$expand": "alerts"} if stream.name == "incidents" and self.settings.incidents_expand_alerts else None
+        return query_params(stream, pass_state, top="$top" not in refused, orderby="$orderby" not in refused,
+                            extra=extra)
 
     @staticmethod
     def _select_fresh(

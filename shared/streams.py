@@ -13,7 +13,7 @@ from enum import StrEnum
 
 
 class RateFamily(StrEnum):
-    """API families that Graph throttles separately (graph-api-reference.md section 5.1)."""
+    """API families that Graph throttles separately (docs/graph-notes.md, "Throttling")."""
 
     SECURITY = "security"
     IDENTITY_PROTECTION = "identityProtection"
@@ -29,6 +29,9 @@ class Stream:
     filterable: bool
     id_field: str = "id"
     permission: str = ""  # the least Graph application permission that reads it, for error messages
+    # Whether a page may hold fewer items than asked while more match (then only a query that brings nothing new
+    # proves the end; shared/paging.py). Assumed of Identity Protection, whose pages are documented by nextLink only.
+    short_pages: bool = False
 
 
 STREAMS: dict[str, Stream] = {
@@ -39,14 +42,15 @@ STREAMS: dict[str, Stream] = {
         Stream("incidents", "/security/incidents", "lastUpdateDateTime", 1000, RateFamily.SECURITY, True,
                permission="SecurityIncident.Read.All"),
         Stream("riskDetections", "/identityProtection/riskDetections", "lastUpdatedDateTime", 500,
-               RateFamily.IDENTITY_PROTECTION, True, permission="IdentityRiskEvent.Read.All"),
+               RateFamily.IDENTITY_PROTECTION, True, permission="IdentityRiskEvent.Read.All", short_pages=True),
         Stream("riskyUsers", "/identityProtection/riskyUsers", "riskLastUpdatedDateTime", 500,
-               RateFamily.IDENTITY_PROTECTION, True, permission="IdentityRiskyUser.Read.All"),
+               RateFamily.IDENTITY_PROTECTION, True, permission="IdentityRiskyUser.Read.All", short_pages=True),
         Stream("riskyServicePrincipals", "/identityProtection/riskyServicePrincipals", "riskLastUpdatedDateTime",
-               500, RateFamily.IDENTITY_PROTECTION, False, permission="IdentityRiskyServicePrincipal.Read.All"),
+               500, RateFamily.IDENTITY_PROTECTION, False, permission="IdentityRiskyServicePrincipal.Read.All",
+               short_pages=True),
         Stream("servicePrincipalRiskDetections", "/identityProtection/servicePrincipalRiskDetections",
                "lastUpdatedDateTime", 500, RateFamily.IDENTITY_PROTECTION, False,
-               permission="IdentityRiskEvent.Read.All"),
+               permission="IdentityRiskEvent.Read.All", short_pages=True),
     )
 }
 

@@ -1,0 +1,158 @@
+"""How one export pass walks a Graph collection until the data proves it has read everything.
+
+Graph documents `@odata.nextLink` as the way to page, but it has been seen to leave it out on alerts_v2 while more
+items match, and to clamp `$top` instead of refusing it (docs/graph-notes.md, "Paging"). So a page without a
+nextLink ends a query only when it cannot have been cut short: it holds fewer items than were asked for, on an API
+that does not return short pages. Otherwise the pass continues from the data:
+
+- the page came oldest first: query again from the second of its newest version (`ge`, so versions sharing that
+  second are read again and the engine drops the ones it already wrote);
+- the page came newest first (Graph's default order): query again up to and including the second of its oldest
+  version;
+- no order: split the window in two at the middle of the page's time span.
+
+When a page lies entirely inside one second (more versions share a second than one page holds), a time filter cannot
+narrow it further: that second is read with `$skip` (Graph refuses more than 500), so at most `MAX_SKIP` + one page of
+versions in one second can be reached. Beyond that the pass records the second as a limit it hit, and the run
+summary reports it. Collections without a time filter (snapshot streams) are read the same way, with `$skip` only.
+
+Everything here is state in `PassState` (saved with the checkpoint after every page), so a pass resumes after a
+crash where it stopped, and pure logic: the engine does the requests and the writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from shared.checkpoints import PassState
+from shared.streams import Stream
+from shared.versions import odata_literal, shift
+
+MAX_SKIP = 500  # Graph's documented `$skip` limit for the security API (docs/graph-notes.md, "Paging")
+ONE_SECOND = timedelta(seconds=1)
+
+
+def second_of(version: str) -> str:
+    """The whole second a normal-form version falls in (window edges are whole seconds: see odata_literal)."""
+    return version[:19] + ".0000000Z"
+
+
+def second_after(version: str) -> str:
+    return shift(second_of(version), ONE_SECOND)
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the pager needs to know of one answer."""
+
+    versions: list[str]  # the items' normalised versions, in the order Graph returned them ("" when missing)
+    next_link: str | None
+    asked: int  # the $top this query sent (0: none)
+    fresh: int  # items of the page not written before
+
+
+def start_pass(pass_state: PassState) -> None:
+    pass_state.window_low = pass_state.low
+    pass_state.window_high = pass_state.high
+    pass_state.skip = 0
+    pass_state.pending = []
+
+
+def window_of(pass_state: PassState) -> tuple[str, str | None]:
+    """The window of the query in progress (a checkpoint from before windows existed: the pass's own)."""
+    return pass_state.window_low or pass_state.low, pass_state.window_high or pass_state.high
+
+
+def query_params(stream: Stream, pass_state: PassState, *, top: bool, orderby: bool,
+                 extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The parameters of the next query of the pass (when there is no nextLink to follow)."""
+    params: dict[str, str] = {}
+    if top:
+        params["$top"] = str(stream.page_cap)
+    if stream.filterable:
+        low, high = window_of(pass_state)
+        clauses = [f"{stream.cursor_field} ge {odata_literal(low)}"]
+        if high:
+            clauses.append(f"{stream.cursor_field} lt {odata_literal(high)}")
+        params["$filter"] = " and ".join(clauses)
+        if orderby and continuing(pass_state):
+            # Only once the nextLink has failed us: a query that pages normally never sends an option that Graph
+            # documents for incidents only (and the engine drops it when Graph refuses it).
+            params["$orderby"] = f"{stream.cursor_field} asc"
+    if pass_state.skip:
+        params["$skip"] = str(pass_state.skip)
+    params.update(extra or {})
+    return params
+
+
+def continuing(pass_state: PassState) -> bool:
+    """True once the pass has left its first query (it is continuing from the data)."""
+    low, high = window_of(pass_state)
+    return bool(pass_state.skip or pass_state.pending or low != pass_state.low or high != pass_state.high)
+
+
+def advance(stream: Stream, pass_state: PassState, page: Page) -> bool:
+    """Move the pass past `page`; True when the pass has read everything in its window."""
+    first_page = pass_state.taken == 0
+    pass_state.taken += len(page.versions)
+    if page.next_link:
+        pass_state.next_link = page.next_link
+        return False
+    pass_state.next_link = None
+    position = pass_state.skip + pass_state.taken  # how far into the query's matches its pages reached
+    pass_state.taken = 0
+    full = page.asked > 0 and len(page.versions) >= page.asked
+    maybe_cut = full or (stream.short_pages and page.fresh > 0)
+    low, high = window_of(pass_state)
+
+    if pass_state.skip or not stream.filterable:
+        if not maybe_cut:
+            return _next_window(pass_state)
+        if pass_state.skip < MAX_SKIP:
+            pass_state.skip = min(position, MAX_SKIP)
+            return False
+        pass_state.limit_hits.append(low if stream.filterable else "whole collection")
+        return _next_window(pass_state)
+    if not maybe_cut:
+        return _next_window(pass_state)
+
+    versions = [v for v in page.versions if v]
+    if not versions:
+        return _next_window(pass_state)
+    first, last = second_of(min(versions)), second_of(max(versions))
+    if first == last:
+        # Every version of a page that may have been cut short shares one second: a time filter cannot narrow it
+        # further, so that second is read with $skip; the rest of the window waits its turn.
+        rest = [[low, first]] if second_of(low) < first else []
+        if high is None or second_after(first) < high:
+            rest.append([second_after(first), high])
+        pass_state.pending[:0] = rest
+        pass_state.window_low, pass_state.window_high = first, second_after(first)
+        # The page was the first of a query whose matches in that second came first: skip what it held.
+        pass_state.skip = min(position, MAX_SKIP) if first_page else 0
+        return False
+    if versions == sorted(versions):
+        pass_state.window_low = last  # oldest first: the unread versions are at or after the newest one seen
+    elif versions == sorted(versions, reverse=True):
+        pass_state.window_high = second_after(first)  # newest first: at or before the oldest one seen
+    else:
+        middle = _middle(first, second_after(last))  # no usable order: halve the page's time span
+        pass_state.pending[:0] = [[middle, high]]
+        pass_state.window_high = middle
+    return False
+
+
+def _middle(low: str, high: str) -> str:
+    from shared.versions import from_datetime, to_datetime
+
+    start, end = to_datetime(low), to_datetime(high)
+    return second_of(from_datetime(start + (end - start) // 2))
+
+
+def _next_window(pass_state: PassState) -> bool:
+    if not pass_state.pending:
+        return True
+    low, high = pass_state.pending.pop(0)
+    pass_state.window_low, pass_state.window_high, pass_state.skip = low, high, 0
+    return False
