@@ -92,6 +92,7 @@ class PassState:
     window_high: str | None = None
     skip: int = 0
     asked: int = 0  # the $top of the query in progress (its nextLink pages hold as many)
+    ordered: bool = False  # whether the query in progress sent $orderby ($skip must keep its order)
     pending: list[list[str | None]] = field(default_factory=list)
     taken: int = 0
     limit_hits: list[str] = field(default_factory=list)

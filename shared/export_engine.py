@@ -291,8 +291,8 @@ class ExportEngine:
                 raise GraphError(response.status, "UnexpectedResponse", "the answer has no 'value' list",
                                  method="GET", path=stream.path, request_id=response.request_id)
             next_link = body.get("@odata.nextLink")
-            if url is None:
-                pass_state.asked = int(params.get("$top", 0)) if params else 0
+            if url is None and params is not None:
+                pass_state.asked, pass_state.ordered = int(params.get("$top", 0)), "$orderby" in params
             summary.pages += 1
             pass_state.pages += 1
             self._hook("after_fetch", summary)
@@ -367,8 +367,8 @@ class ExportEngine:
 
     def _query(self, stream: Stream, pass_state: PassState, refused: RefusedOptions) -> dict[str, str]:
         extra = {"$expand": "alerts"} if stream.name == "incidents" and self.settings.incidents_expand_alerts else None
-        return query_params(stream, pass_state, top="$top" not in refused, orderby="$orderby" not in refused,
-                            extra=extra)
+        return query_params(stream, pass_state, top="$top" not in refused,
+                            orderby=stream.orderable and "$orderby" not in refused, extra=extra)
 
     @staticmethod
     def _select_fresh(

@@ -3,18 +3,18 @@
 Graph documents `@odata.nextLink` as the way to page, but it has been seen to leave it out on alerts_v2 while more
 items match, and to clamp `$top` instead of refusing it (docs/graph-notes.md, "Paging"). So a page without a
 nextLink ends a query only when it cannot have been cut short: it holds fewer items than were asked for, on an API
-that does not return short pages. Otherwise the pass continues from the data:
+that does not return short pages. Otherwise the pass continues from the data, with a narrower window:
 
-- the page came oldest first: query again from the second of its newest version (`ge`, so versions sharing that
-  second are read again and the engine drops the ones it already wrote);
-- the page came newest first (Graph's default order): query again up to and including the second of its oldest
-  version;
-- no order: split the window in two at the middle of the page's time span.
+- the page came oldest first: from its newest version on (`ge`: versions sharing that timestamp are read again and
+  the engine drops the ones it already wrote);
+- the page came newest first (Graph's default order): up to and including its oldest version;
+- no order: the window is split in two at the middle of the page's time span.
 
-When a page lies entirely inside one second (more versions share a second than one page holds), a time filter cannot
-narrow it further: that second is read with `$skip` (Graph refuses more than 500), so at most `MAX_SKIP` + one page of
-versions in one second can be reached. Beyond that the pass records the second as a limit it hit, and the run
-summary reports it. Collections without a time filter (snapshot streams) are read the same way, with `$skip` only.
+Window edges taken from the data are exact (all 7 fractional digits, as Graph wrote them), so the window shrinks
+with every query. When every version of a cut page shares one timestamp, no time filter can narrow it: that
+timestamp is read with `$skip`, which Graph refuses beyond 500, so at most `MAX_SKIP` + one page (1,500 alerts)
+of versions sharing one timestamp can be reached. Beyond that the pass records the timestamp as a limit it hit,
+and the run summary reports it. Collections without a time filter (snapshot streams) are read with `$skip` only.
 
 Everything here is state in `PassState` (saved with the checkpoint after every page), so a pass resumes after a
 crash where it stopped, and pure logic: the engine does the requests and the writing.
@@ -27,19 +27,23 @@ from datetime import timedelta
 
 from shared.checkpoints import PassState
 from shared.streams import Stream
-from shared.versions import odata_literal, shift
+from shared.versions import from_datetime, odata_literal, shift, to_datetime
 
 MAX_SKIP = 500  # Graph's documented `$skip` limit for the security API (docs/graph-notes.md, "Paging")
-ONE_SECOND = timedelta(seconds=1)
+TICKS_PER_SECOND = 10_000_000  # Graph's DateTimeOffset values carry 100 ns ticks (7 fractional digits)
 
 
-def second_of(version: str) -> str:
-    """The whole second a normal-form version falls in (window edges are whole seconds: see odata_literal)."""
-    return version[:19] + ".0000000Z"
+def next_tick(version: str) -> str:
+    """The smallest version after `version` (normal form): `lt next_tick(v)` means "at or before v"."""
+    ticks = int(version[20:27]) + 1
+    if ticks < TICKS_PER_SECOND:
+        return f"{version[:20]}{ticks:07d}Z"
+    return shift(version[:19] + ".0000000Z", timedelta(seconds=1))
 
 
-def second_after(version: str) -> str:
-    return shift(second_of(version), ONE_SECOND)
+def exact_literal(version: str) -> str:
+    """A DateTimeOffset literal with every digit of the version (Graph writes 7; OData allows up to 12)."""
+    return version
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,18 @@ def query_params(stream: Stream, pass_state: PassState, *, top: bool, orderby: b
         params["$top"] = str(stream.page_cap)
     if stream.filterable:
         low, high = window_of(pass_state)
-        clauses = [f"{stream.cursor_field} ge {odata_literal(low)}"]
+        # The pass's own edges come from the clock and are floored to the second, as they always were; edges taken
+        # from the data are exact, or a window could not shrink below one second.
+        low_text = odata_literal(low) if low == pass_state.low else exact_literal(low)
+        clauses = [f"{stream.cursor_field} ge {low_text}"]
         if high:
-            clauses.append(f"{stream.cursor_field} lt {odata_literal(high)}")
+            high_text = odata_literal(high) if high == pass_state.high else exact_literal(high)
+            clauses.append(f"{stream.cursor_field} lt {high_text}")
         params["$filter"] = " and ".join(clauses)
-        if orderby and continuing(pass_state):
-            # Only once the nextLink has failed us: a query that pages normally never sends an option that Graph
-            # documents for incidents only (and the engine drops it when Graph refuses it).
+        # Only once the nextLink has failed us: a query that pages normally never sends an option that Graph does
+        # not document for alerts_v2 (and the engine drops it when Graph refuses it). $skip keeps the order of the
+        # query whose matches it skips.
+        if orderby and (pass_state.ordered if pass_state.skip else continuing(pass_state)):
             params["$orderby"] = f"{stream.cursor_field} asc"
     if pass_state.skip:
         params["$skip"] = str(pass_state.skip)
@@ -120,34 +129,34 @@ def advance(stream: Stream, pass_state: PassState, page: Page) -> bool:
     versions = [v for v in page.versions if v]
     if not versions:
         return _next_window(pass_state)
-    first, last = second_of(min(versions)), second_of(max(versions))
-    if first == last:
-        # Every version of a page that may have been cut short shares one second: a time filter cannot narrow it
-        # further, so that second is read with $skip; the rest of the window waits its turn.
-        rest = [[low, first]] if second_of(low) < first else []
-        if high is None or second_after(first) < high:
-            rest.append([second_after(first), high])
+    oldest, newest = min(versions), max(versions)
+    if oldest == newest:
+        # Every version of a page that may have been cut short is one timestamp: a time filter cannot narrow it
+        # further, so that timestamp is read with $skip; the rest of the window waits its turn.
+        rest = [[low, oldest]] if low < oldest else []
+        if high is None or next_tick(oldest) < high:
+            rest.append([next_tick(oldest), high])
         pass_state.pending[:0] = rest
-        pass_state.window_low, pass_state.window_high = first, second_after(first)
-        # The page was the first of a query whose matches in that second came first: skip what it held.
+        pass_state.window_low, pass_state.window_high = oldest, next_tick(oldest)
+        # The page was the first of a query whose matches at that timestamp came first: skip what it held.
         pass_state.skip = min(position, MAX_SKIP) if first_page else 0
         return False
     if versions == sorted(versions):
-        pass_state.window_low = last  # oldest first: the unread versions are at or after the newest one seen
+        pass_state.window_low = newest  # oldest first: the unread versions are at or after the newest one seen
     elif versions == sorted(versions, reverse=True):
-        pass_state.window_high = second_after(first)  # newest first: at or before the oldest one seen
+        pass_state.window_high = next_tick(oldest)  # newest first: at or before the oldest one seen
     else:
-        middle = _middle(first, second_after(last))  # no usable order: halve the page's time span
+        middle = _middle(oldest, newest)  # no usable order: halve the page's time span
         pass_state.pending[:0] = [[middle, high]]
         pass_state.window_high = middle
     return False
 
 
-def _middle(low: str, high: str) -> str:
-    from shared.versions import from_datetime, to_datetime
-
-    start, end = to_datetime(low), to_datetime(high)
-    return second_of(from_datetime(start + (end - start) // 2))
+def _middle(oldest: str, newest: str) -> str:
+    """A version after `oldest` and at or before `newest`."""
+    start, end = to_datetime(oldest), to_datetime(newest)
+    middle = from_datetime(start + (end - start) / 2)
+    return middle if oldest < middle <= newest else newest
 
 
 def _next_window(pass_state: PassState) -> bool:
