@@ -93,6 +93,7 @@ class PassState:
     skip: int = 0
     asked: int = 0  # the $top of the query in progress (its nextLink pages hold as many)
     ordered: bool = False  # whether the query in progress sent $orderby ($skip must keep its order)
+    linked: bool = False  # whether Graph sent a nextLink in this pass (then it pages as documented)
     pending: list[list[str | None]] = field(default_factory=list)
     taken: int = 0
     limit_hits: list[str] = field(default_factory=list)

@@ -84,10 +84,11 @@ def query_params(stream: Stream, pass_state: PassState, *, top: bool, orderby: b
             high_text = odata_literal(high) if high == pass_state.high else exact_literal(high)
             clauses.append(f"{stream.cursor_field} lt {high_text}")
         params["$filter"] = " and ".join(clauses)
-        # Only once the nextLink has failed us: a query that pages normally never sends an option that Graph does
-        # not document for alerts_v2 (and the engine drops it when Graph refuses it). $skip keeps the order of the
-        # query whose matches it skips.
-        if orderby and (pass_state.ordered if pass_state.skip else continuing(pass_state)):
+        # Only once the nextLink has failed us: a pass that pages with nextLinks never sends an option that Graph
+        # does not document for alerts_v2 (and the engine drops it when Graph refuses it). $skip keeps the order of
+        # the query whose matches it skips.
+        wanted = pass_state.ordered if pass_state.skip else continuing(pass_state) and not pass_state.linked
+        if orderby and wanted:
             params["$orderby"] = f"{stream.cursor_field} asc"
     if pass_state.skip:
         params["$skip"] = str(pass_state.skip)
@@ -106,7 +107,7 @@ def advance(stream: Stream, pass_state: PassState, page: Page) -> bool:
     first_page = pass_state.taken == 0
     pass_state.taken += len(page.versions)
     if page.next_link:
-        pass_state.next_link = page.next_link
+        pass_state.next_link, pass_state.linked = page.next_link, True
         return False
     pass_state.next_link = None
     position = pass_state.skip + pass_state.taken  # how far into the query's matches its pages reached

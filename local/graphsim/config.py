@@ -29,7 +29,7 @@ class SimConfig:
     profile: str = "documented"
     # Query options a list refuses with 400 although the profile would take them, e.g. {"alerts": ("$orderby",)}.
     refused_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Throttling (graph-api-reference.md 5.1): security 150 requests/60 s per app per tenant; Identity Protection
+    # Throttling (docs/graph-notes.md): security 150 requests/60 s per app per tenant; Identity Protection
     # 1 request/s per tenant. throttle_scale multiplies the rate (windows shrink): 20 = twenty times faster.
     throttle: bool = True
     throttle_scale: float = 1.0
@@ -43,7 +43,7 @@ class SimConfig:
     host: str = "127.0.0.1"
     port: int = 0
     request_log_size: int = 10_000  # also the size of the delivery log
-    # Subscriptions and change notifications (graph-api-reference.md section 6).
+    # Subscriptions and change notifications (docs/graph-notes.md).
     subscriptions_per_app_tenant: int = 100  # quotas: over them, POST /subscriptions gets 403
     subscriptions_per_tenant: int = 1000
     validation_timeout: float = 10.0  # seconds the receiver has to answer the validation handshake

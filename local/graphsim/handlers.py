@@ -187,7 +187,7 @@ class GraphApi:
         if wait is None:
             return
         headers = {}
-        if family == R.SECURITY:  # Identity Protection sends no Retry-After (graph-api-reference.md 5.1)
+        if family == R.SECURITY:  # Identity Protection sends no Retry-After (docs/graph-notes.md)
             headers["Retry-After"] = f"{wait:.3f}".rstrip("0").rstrip(".")
         raise GraphError(429, "Please retry again later.", "TooManyRequests", headers)
 
@@ -338,7 +338,7 @@ class GraphApi:
     # --- $batch -----------------------------------------------------------------------------------------------------
 
     def _batch(self, req: GraphRequest) -> GraphResponse:
-        """JSON batching (graph-api-reference.md 5.3): up to 20 requests, run in order, each throttled on its own."""
+        """JSON batching (docs/graph-notes.md): up to 20 requests, run in order, each throttled on its own."""
         payload = req.json_body()
         steps = payload.get("requests") if isinstance(payload, dict) else None
         if not isinstance(steps, list) or not steps:
