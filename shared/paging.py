@@ -113,7 +113,8 @@ def advance(stream: Stream, pass_state: PassState, page: Page) -> bool:
     position = pass_state.skip + pass_state.taken  # how far into the query's matches its pages reached
     pass_state.taken = 0
     full = page.asked > 0 and len(page.versions) >= page.asked
-    maybe_cut = full or (stream.short_pages and page.fresh > 0)
+    # Without a $top (Graph refused it) the page size is Graph's to choose, so no page proves the end by itself.
+    maybe_cut = full or ((stream.short_pages or page.asked == 0) and page.fresh > 0)
     low, high = window_of(pass_state)
 
     if pass_state.skip or not stream.filterable:

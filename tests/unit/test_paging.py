@@ -74,3 +74,24 @@ def test_short_pages_end_only_when_a_query_brings_nothing_new():
 
 def test_next_tick_carries_into_the_next_second():
     assert next_tick("2026-11-01T00:00:59.9999999Z") == "2026-11-01T00:01:00.0000000Z"
+
+
+def test_a_page_in_no_order_splits_the_window_at_the_middle_of_its_span():
+    state = new_pass()
+    assert not advance(ALERTS, state, Page([v(2), v(10), v(4)], None, 3, 3))
+    assert state.window_low == LOW and state.window_high == v(6)
+    assert state.pending == [[v(6), None]]
+
+
+def test_without_a_top_only_a_query_that_brings_nothing_new_ends_the_window():
+    state = new_pass()
+    assert not advance(ALERTS, state, Page([v(9), v(3)], None, 0, 2))
+    assert advance(ALERTS, state, Page([v(3)], None, 0, 0))
+
+
+def test_a_snapshot_stream_reads_on_with_skip_until_nothing_is_new():
+    snapshot = STREAMS["riskyServicePrincipals"]
+    state = new_pass()
+    assert not advance(snapshot, state, Page([v(1)] * 120, None, 500, 120))
+    assert query_params(snapshot, state, top=True, orderby=False) == {"$top": "500", "$skip": "120"}
+    assert advance(snapshot, state, Page([], None, 500, 0))
