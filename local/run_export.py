@@ -59,8 +59,8 @@ def print_table(summaries: list[RunSummary], tenants: int) -> None:
             print(f"    error: {s.error}")
         for note in s.notes:
             print(f"    note: {note}")
-        if s.skip_limit_seconds:
-            print(f"    warning: versions past Graph's $skip limit may be missing at {', '.join(s.skip_limit_seconds)}")
+        if s.crowded_timestamps:
+            print(f"    warning: versions past Graph's $skip limit may be missing at {', '.join(s.crowded_timestamps)}")
 
 
 def progress_printer() -> Callable[[RunSummary], None]:

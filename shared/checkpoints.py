@@ -86,8 +86,8 @@ class PassState:
     max_version: str | None = None
     pages: int = 0
     # Where the pass reads now when Graph's paging cannot be trusted (shared/paging.py): the query's window, its
-    # $skip inside one second, the windows still to read, items its pages returned so far, seconds it could not
-    # read to the end.
+    # $skip inside one timestamp, the windows still to read, items its pages returned so far, timestamps it could
+    # not read to the end.
     window_low: str | None = None
     window_high: str | None = None
     skip: int = 0

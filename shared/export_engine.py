@@ -28,7 +28,7 @@ from shared.blob_sink import blob_name, delete_if_exists, partition_of, write_bl
 from shared.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
 from shared.graph_client import GraphClient, GraphError
 from shared.leases import LeaseBusy, LeaseLost, RunLease
-from shared.paging import Page, advance, query_params, start_pass
+from shared.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
 from shared.query_options import RefusedOptions, send_adapting
 from shared.streams import STREAMS, Stream
 from shared.versions import from_datetime, normalize_version, shift, to_datetime
@@ -66,8 +66,8 @@ class RunSummary:
     backfill: str | None = None
     # Said once, by the run that learned it: query options Graph refused and that this stream no longer sends.
     notes: list[str] = field(default_factory=list)
-    # Seconds holding more versions than Graph lets one read ($skip limit): versions beyond it may be missing.
-    skip_limit_seconds: list[str] = field(default_factory=list)
+    # Timestamps shared by more versions than Graph lets one read (shared/paging.py): some of them may be missing.
+    crowded_timestamps: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -278,7 +278,7 @@ class ExportEngine:
             except GraphError as exc:
                 if url and url == resumed_link and exc.status in STALE_LINK_STATUSES:
                     log.warning("Saved nextLink for %s/%s was refused (%s); restarting its query from %s",
-                                stream.name, tenant, exc.code, pass_state.low)
+                                stream.name, tenant, exc.code, window_of(pass_state)[0])
                     pass_state.next_link = resumed_link = None
                     pass_state.taken = 0
                     continue
@@ -330,9 +330,9 @@ class ExportEngine:
                 next_link=next_link, asked=pass_state.asked, fresh=len(fresh)))
             if done:
                 if pass_state.limit_hits:
-                    summary.skip_limit_seconds = list(pass_state.limit_hits)
-                    log.warning("%s/%s: more versions share these seconds than Graph lets one read (%s at most): "
-                                "%s", stream.name, tenant, "$skip 500 + one page", ", ".join(pass_state.limit_hits))
+                    summary.crowded_timestamps = list(pass_state.limit_hits)
+                    log.warning("%s/%s: more versions share these timestamps than Graph lets one read ($skip %d + "
+                                "one page): %s", stream.name, tenant, MAX_SKIP, ", ".join(pass_state.limit_hits))
                 if pass_state.max_version and not backfill and (
                     checkpoint.cursor is None or pass_state.max_version > checkpoint.cursor
                 ):
