@@ -8,13 +8,9 @@ queue through the output binding; the host answers 5xx if it cannot write them, 
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import logging
-import typing
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +31,6 @@ log = logging.getLogger("graph_security_bridge.webhooks")
 bp = func.Blueprint()
 
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
-
-# Why the two endpoints Graph calls are async: the worker runs every sync function of an instance in one thread
-# pool (PYTHON_THREADPOOL_THREAD_COUNT, by default CPUs + 4: six threads on two cores), and on Flex Consumption the
-# HTTP functions scale together, so a few long exports or bulk actions can hold every thread while Graph waits at
-# most 3 s for an answer. Async functions run on the worker's event loop instead, and the short blocking part
-# (checking the subscription records, which may read a blob) runs in this pool of its own. Threads start lazily.
-WEBHOOK_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
-
-# The worker accepts only classes and `typing` generics as binding annotations: `func.Out[list[str]]` makes it
-# refuse to index the app (FunctionLoadError), and then the host loads no function at all.
-# (Azure/azure-functions-python-worker issues 1176 and 1034; tests/integration/test_real_worker.py proves it.)
-QueueMessages = func.Out[typing.List[str]]  # noqa: UP006 (see above)
 
 _directory: tuple[object, SubscriptionDirectory] | None = None
 
@@ -74,18 +58,11 @@ def validation_answer(token: str) -> func.HttpResponse:
                              headers={"X-Content-Type-Options": "nosniff"})
 
 
-async def receive(req: func.HttpRequest, out: QueueMessages,
-                  screen: Callable[[list[Any], SubscriptionDirectory], Screened]) -> func.HttpResponse:
+def receive(req: func.HttpRequest, out: func.Out[list[str]],
+            screen: Callable[[list[Any], SubscriptionDirectory], Screened]) -> func.HttpResponse:
     token = req.params.get("validationToken")
     if token is not None:
         return validation_answer(token)
-    return await asyncio.get_running_loop().run_in_executor(
-        WEBHOOK_POOL, functools.partial(screen_and_queue, req, out, screen))
-
-
-def screen_and_queue(req: func.HttpRequest, out: QueueMessages,
-                     screen: Callable[[list[Any], SubscriptionDirectory], Screened]) -> func.HttpResponse:
-    """Check the notifications against the subscription records and hand the good ones to the queue binding."""
 
     def work() -> func.HttpResponse:
         items = parse_collection(req.get_body() or b"")
@@ -109,15 +86,15 @@ def screen_and_queue(req: func.HttpRequest, out: QueueMessages,
 @bp.function_name("webhook_notifications")
 @bp.route(route="webhooks/notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="messages", queue_name="%WEBHOOK_QUEUE%", connection="BRIDGE_STORAGE")
-async def webhook_notifications(req: func.HttpRequest, messages: QueueMessages) -> func.HttpResponse:
-    return await receive(req, messages, screen_changes)
+def webhook_notifications(req: func.HttpRequest, messages: func.Out[list[str]]) -> func.HttpResponse:
+    return receive(req, messages, screen_changes)
 
 
 @bp.function_name("webhook_lifecycle")
 @bp.route(route="webhooks/lifecycle", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="messages", queue_name="%WEBHOOK_QUEUE%", connection="BRIDGE_STORAGE")
-async def webhook_lifecycle(req: func.HttpRequest, messages: QueueMessages) -> func.HttpResponse:
-    return await receive(req, messages, screen_lifecycle)
+def webhook_lifecycle(req: func.HttpRequest, messages: func.Out[list[str]]) -> func.HttpResponse:
+    return receive(req, messages, screen_lifecycle)
 
 
 def max_dequeue_count(host_json: Path = HOST_JSON) -> int:

@@ -24,7 +24,7 @@ STREAM_NAMES = tuple(stream_table.STREAMS)
 
 @pytest.fixture(params=tuple(PROFILES))
 def profile(request) -> str:
-    """Every test here runs against Graph as documented and as observed in the field (local/graphsim/profiles.py):
+    """The tests that page run against Graph as documented and as observed in the field (local/graphsim/profiles.py):
     the contract must hold whether or not Graph sends nextLinks."""
     return request.param
 
@@ -156,8 +156,8 @@ def test_throttled_export_finishes_with_nothing_lost(profile, make_sim, app_sett
         assert_exactly_once(engine, sim, stream, tenant)
 
 
-def test_two_concurrent_runs_one_runs_one_skips(profile, make_sim, app_settings):
-    sim = make_sim(profile=profile, alerts=1500, seed=4)
+def test_two_concurrent_runs_one_runs_one_skips(make_sim, app_settings):
+    sim = make_sim(alerts=1500, seed=4)  # leases: paging plays no part
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
     first_is_running = threading.Event()
@@ -198,8 +198,8 @@ def test_time_budget_stops_early_and_the_next_run_finishes(profile, make_sim, ap
     assert_exactly_once(engine, sim, "alerts", tenant)
 
 
-def test_a_failing_stream_does_not_stall_the_others_or_move_its_cursor(profile, make_sim, app_settings, monkeypatch):
-    sim = make_sim(profile=profile, alerts=300, seed=12)
+def test_a_failing_stream_does_not_stall_the_others_or_move_its_cursor(make_sim, app_settings, monkeypatch):
+    sim = make_sim(alerts=300, seed=12)  # stream isolation: paging plays no part
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
     engine = ExportEngine(settings)
