@@ -30,7 +30,8 @@ class Stream:
     id_field: str = "id"
     permission: str = ""  # the least Graph application permission that reads it, for error messages
     # Whether a page may hold fewer items than asked while more match (then only a query that brings nothing new
-    # proves the end; shared/paging.py). Assumed of Identity Protection, whose pages are documented by nextLink only.
+    # proves the end; shared/paging.py). Graph promises full pages nowhere; we assume short ones on Identity
+    # Protection (docs/graph-notes.md, "Paging"), at the cost of one more query per run that finds something new.
     short_pages: bool = False
     # Whether Graph is known to take `$orderby=<cursor field> asc` here (incidents: documented; alerts_v2: reported
     # to work, docs/graph-notes.md). Sent only when a nextLink is missing, and dropped if Graph refuses it.
