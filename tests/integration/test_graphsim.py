@@ -502,8 +502,12 @@ def test_unknown_paths(graphsim):
     assert_graph_error(client.send("POST", "security/alerts_v2", {}), 405)
     resp = client.get("security/alerts_v2", headers={"client-request-id": "my-id"})
     assert resp.headers["client-request-id"] == "my-id" and resp.headers["request-id"]
-    record = sim.request_log[-1]
-    assert record.headers["client-request-id"] == "my-id" and record.tenant == sim.tenants[0]
+    # The server logs a request once its answer is out, so the client can be first: wait for the record.
+    deadline = time.monotonic() + 5
+    while not (records := [r for r in sim.request_log if r.headers.get("client-request-id") == "my-id"]):
+        assert time.monotonic() < deadline, "the request was never logged"
+        time.sleep(0.01)
+    assert records[0].tenant == sim.tenants[0]
 
 
 # --- faults -------------------------------------------------------------------------------------------------------
