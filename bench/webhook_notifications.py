@@ -1,5 +1,5 @@
 """Webhook speed: what Graph waits for when it delivers notifications (it wants 2xx within 3 s, and marks an
-endpoint slow past 2.9 s; graph-api-reference.md 6.5).
+endpoint slow past 2.9 s; docs/graph-notes.md).
 
     ./dev bench webhook_notifications [--rounds 300] [--batch 100] [--imports 7]
 

@@ -1,6 +1,6 @@
 """Graph change notifications: the notification and lifecycle endpoints, the queue processor, subscription upkeep.
 
-The two endpoints Graph calls stay light (graph-api-reference.md 6.3, 6.5): the validation handshake is answered
+The two endpoints Graph calls stay light (docs/graph-notes.md): the validation handshake is answered
 before anything else is read, and notifications are checked against cached subscription records and handed to the
 queue through the output binding; the host answers 5xx if it cannot write them, so Graph retries. Everything slow
 (exports, Graph calls) happens in the queue-triggered processor.

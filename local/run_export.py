@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from local.export_check import missing_latest, read_export
 from local.graphsim import SimConfig
+from local.graphsim.profiles import PROFILES
 from local.stack import LocalStack
 from shared.export_engine import ExportEngine, RunSummary
 from shared.streams import STREAMS
@@ -26,6 +27,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--alerts", type=int, default=5000, help="alerts per tenant in the simulator (default 5000)")
     parser.add_argument("--tenants", type=int, default=1, help="simulated tenants (default 1)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated data")
+    parser.add_argument("--profile", choices=tuple(PROFILES), default="documented",
+                        help="the simulator's paging: as Graph documents it (default), or as observed in the field "
+                             "(no nextLink on security lists, $top clamped, short identity pages)")
     parser.add_argument("--streams", default=",".join(STREAMS), help="comma-separated streams (default: all)")
     parser.add_argument("--no-throttle", action="store_true",
                         help="turn off the simulator's Graph throttling (it is on, at Graph's real limits)")
@@ -53,6 +57,10 @@ def print_table(summaries: list[RunSummary], tenants: int) -> None:
               f"{s.pages:>5} {s.throttled:>4} {s.seconds:>6.1f}s  {s.cursor or '-'}")
         if s.error:
             print(f"    error: {s.error}")
+        for note in s.notes:
+            print(f"    note: {note}")
+        if s.crowded_timestamps:
+            print(f"    warning: versions past Graph's $skip limit may be missing at {', '.join(s.crowded_timestamps)}")
 
 
 def progress_printer() -> Callable[[RunSummary], None]:
@@ -71,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
     streams = tuple(s.strip() for s in args.streams.split(",") if s.strip())
-    config = SimConfig(seed=args.seed, tenants=args.tenants, alerts=args.alerts, throttle=not args.no_throttle)
+    config = SimConfig(seed=args.seed, tenants=args.tenants, alerts=args.alerts, throttle=not args.no_throttle,
+                       profile=args.profile)
     started = time.monotonic()
-    print(f"Starting the local stack: Graph simulator ({args.alerts} alerts per tenant, {args.tenants} tenant(s), "
+    print(f"Starting the local stack: Graph simulator ({args.profile} paging, {args.alerts} alerts per tenant, "
+          f"{args.tenants} tenant(s), "
           f"throttling {'off' if args.no_throttle else 'at Graph limits'}) and Azurite ...", flush=True)
     with LocalStack(config) as stack:
         assert stack.sim is not None

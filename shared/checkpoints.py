@@ -5,9 +5,10 @@ What it holds, and why:
 - `seen`: keys of the (id, version) pairs already written whose version may still come back, i.e. everything at or
   after `cursor - overlap`, plus everything written by the pass in progress. Bucketed by minute so that pruning is
   cheap, and stored as 12-character keys so that even a large backfill keeps the blob small.
-- `pass`: the query in progress: its lower bound, the saved `@odata.nextLink` to resume from, and the largest
-  version it has seen. The cursor moves to that largest version only when the pass has read its last page, because
-  Graph does not document the order of these collections (alerts_v2 lists the newest first).
+- `pass`: the query in progress: its lower bound, the saved `@odata.nextLink` to resume from, the window it
+  reads when Graph's paging cannot be trusted (shared/paging.py), and the largest version it has seen. The cursor
+  moves to that largest version only when the pass has read everything, because Graph does not document the order
+  of these collections (alerts_v2 lists the newest first).
 - `seq` and `partition`: the number and hour folder of the next export blob. Names come from here, not from the
   clock, and are create-only, so a stale run cannot overwrite a blob of the run that took over from it.
 - `writer`: the run that claimed this checkpoint and has not finished cleanly, if any. A run that finds one must
@@ -86,6 +87,18 @@ class PassState:
     next_link: str | None = None
     max_version: str | None = None
     pages: int = 0
+    # Where the pass reads now when Graph's paging cannot be trusted (shared/paging.py): the query's window, its
+    # $skip inside one timestamp, the windows still to read, items its pages returned so far, timestamps it could
+    # not read to the end.
+    window_low: str | None = None
+    window_high: str | None = None
+    skip: int = 0
+    asked: int = 0  # the $top of the query in progress (its nextLink pages hold as many)
+    ordered: bool = False  # whether the query in progress sent $orderby ($skip must keep its order)
+    linked: bool = False  # whether Graph sent a nextLink in this pass (then it pages as documented)
+    pending: list[list[str | None]] = field(default_factory=list)
+    taken: int = 0
+    limit_hits: list[str] = field(default_factory=list)
 
 
 @dataclass

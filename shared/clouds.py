@@ -1,6 +1,6 @@
 """National clouds: one table of Graph roots and token authorities.
 
-Source: graph-api-reference.md section 7.4. The security (alerts_v2, incidents) and Identity Protection APIs are not
+Source: docs/graph-notes.md, "Clouds". The security (alerts_v2, incidents) and Identity Protection APIs are not
 offered by Microsoft Graph in China (21Vianet), so that cloud is known only to refuse it with a clear message.
 """
 

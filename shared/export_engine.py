@@ -10,9 +10,11 @@ One run of one (tenant, stream):
 4. if no pass is in progress, start one from `cursor - overlap` (first run: `now - lookback`);
 5. for each page (from the saved nextLink, if resuming): drop versions already written, create the rest as one blob
    (create-only: a name taken by another run means this run was superseded), then save the checkpoint (keys, next
-   blob number, nextLink) - data before checkpoint;
-6. when the pass reads its last page, the cursor moves to the largest version the pass saw.
-A run stops cleanly when its time budget is spent; the next run resumes from the saved nextLink. Nothing is ever
+   blob number, where the pass reads next) - data before checkpoint;
+6. the pass follows nextLinks, and where a page may have been cut short without one, continues from the data
+   (shared/paging.py) until it has proved that it read everything; then the cursor moves to the largest version the
+   pass saw.
+A run stops cleanly when its time budget is spent; the next run resumes where the pass stopped. Nothing is ever
 deleted or overwritten, which is what makes a stale run harmless: docs/exactly-once.md gives the argument.
 """
 
@@ -24,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +34,11 @@ from shared.blob_sink import NameTaken, blob_name, partition_of, read_records, w
 from shared.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
 from shared.graph_client import GraphClient, GraphError
 from shared.leases import LEASE_SECONDS, LeaseBusy, LeaseLost, RunLease
+from shared.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
+from shared.query_options import RefusedOptions, send_adapting
 from shared.storage import Patience
 from shared.streams import STREAMS, Stream
-from shared.versions import from_datetime, normalize_version, odata_literal, shift, to_datetime
+from shared.versions import from_datetime, normalize_version, shift, to_datetime
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -67,6 +71,10 @@ class RunSummary:
     seconds: float = 0.0
     error: str | None = None
     backfill: str | None = None
+    # Said once, by the run that learned it: query options Graph refused and that this stream no longer sends.
+    notes: list[str] = field(default_factory=list)
+    # Timestamps shared by more versions than Graph lets one read (shared/paging.py): some of them may be missing.
+    crowded_timestamps: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -271,9 +279,14 @@ class ExportEngine:
                 low = from_datetime(self._now() - timedelta(days=self.settings.initial_lookback_days))
                 high = None
             checkpoint.pass_state = PassState(low=low, high=high)
+            start_pass(checkpoint.pass_state)
         pass_state = checkpoint.pass_state
-        first_params = self._query(stream, pass_state)
         resumed_link = pass_state.next_link
+        refused = RefusedOptions(self.state, stream.name, tenant).load()
+
+        def learned(option: str, error: GraphError) -> None:
+            summary.notes.append(f"Graph refused {option} on {stream.path} ({error.status} {error.code}); "
+                                 f"{stream.name} queries without it from now on")
 
         while True:
             if self._monotonic() >= deadline:
@@ -281,14 +294,20 @@ class ExportEngine:
                 log.info("Time budget spent for %s/%s; the next run resumes from the saved page", stream.name, tenant)
                 break
             url = pass_state.next_link
+            params = None if url else self._query(stream, pass_state, refused)
             try:
-                response = client.request("GET", url or stream.path, params=None if url else first_params,
-                                          family=stream.family)
+                if url:
+                    response = client.request("GET", url, family=stream.family)
+                else:
+                    response, params = send_adapting(
+                        lambda query: client.request("GET", stream.path, params=query, family=stream.family),
+                        params, refused, learned)
             except GraphError as exc:
                 if url and url == resumed_link and exc.status in STALE_LINK_STATUSES:
-                    log.warning("Saved nextLink for %s/%s was refused (%s); restarting the pass from %s",
-                                stream.name, tenant, exc.code, pass_state.low)
+                    log.warning("Saved nextLink for %s/%s was refused (%s); restarting its query from %s",
+                                stream.name, tenant, exc.code, window_of(pass_state)[0])
                     pass_state.next_link = resumed_link = None
+                    pass_state.taken = 0
                     continue
                 raise
             finally:
@@ -299,6 +318,8 @@ class ExportEngine:
                 raise GraphError(response.status, "UnexpectedResponse", "the answer has no 'value' list",
                                  method="GET", path=stream.path, request_id=response.request_id)
             next_link = body.get("@odata.nextLink")
+            if url is None and params is not None:
+                pass_state.asked, pass_state.ordered = int(params.get("$top", 0)), "$orderby" in params
             summary.pages += 1
             pass_state.pages += 1
             self._hook("after_fetch", summary)
@@ -342,9 +363,14 @@ class ExportEngine:
                 summary.items += len(fresh)
                 summary.bytes += written_bytes
 
-            pass_state.next_link = next_link
-            done = not next_link
+            done = advance(stream, pass_state, Page(
+                versions=[normalize_version(item.get(stream.cursor_field)) or "" for item in items],
+                next_link=next_link, asked=pass_state.asked, fresh=len(fresh)))
             if done:
+                if pass_state.limit_hits:
+                    summary.crowded_timestamps = list(pass_state.limit_hits)
+                    log.warning("%s/%s: more versions share these timestamps than Graph lets one read ($skip %d + "
+                                "one page): %s", stream.name, tenant, MAX_SKIP, ", ".join(pass_state.limit_hits))
                 if pass_state.max_version and not backfill and (
                     checkpoint.cursor is None or pass_state.max_version > checkpoint.cursor
                 ):
@@ -399,16 +425,10 @@ class ExportEngine:
     def _checkpoint_name(stream: Stream, backfill_label: str | None) -> str:
         return f"{stream.name}/{backfill_label}" if backfill_label else stream.name
 
-    def _query(self, stream: Stream, pass_state: PassState) -> dict[str, str]:
-        params = {"$top": str(stream.page_cap)}
-        if stream.filterable:
-            clauses = [f"{stream.cursor_field} ge {odata_literal(pass_state.low)}"]
-            if pass_state.high:
-                clauses.append(f"{stream.cursor_field} lt {odata_literal(pass_state.high)}")
-            params["$filter"] = " and ".join(clauses)
-        if stream.name == "incidents" and self.settings.incidents_expand_alerts:
-            params["$expand"] = "alerts"
-        return params
+    def _query(self, stream: Stream, pass_state: PassState, refused: RefusedOptions) -> dict[str, str]:
+        extra = {"$expand": "alerts"} if stream.name == "incidents" and self.settings.incidents_expand_alerts else None
+        return query_params(stream, pass_state, top="$top" not in refused,
+                            orderby=stream.orderable and "$orderby" not in refused, extra=extra)
 
     @staticmethod
     def _select_fresh(

@@ -7,6 +7,7 @@ setting and says what is wrong, and all errors are reported together so a deploy
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -186,6 +187,7 @@ class Settings:
     webhook_function_key: str = field(repr=False)
     webhook_subscriptions: tuple[DesiredSubscription, ...]
     webhook_queue: str
+    warnings: tuple[str, ...] = ()  # accepted, but worth an operator's attention (logged by load_settings)
 
     @property
     def graph_scope(self) -> str:
@@ -416,7 +418,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                "Graph sends back in the notification URL.")
     if reader.problems:
         raise SettingsError(reader.problems)
-    return settings
+    warnings = legacy_subscription_warnings(settings.webhook_subscriptions)
+    for warning in warnings:
+        logging.getLogger("graph_security_bridge.settings").warning(warning)
+    return replace(settings, warnings=warnings)
+
+
+def legacy_subscription_warnings(desired: tuple[DesiredSubscription, ...]) -> tuple[str, ...]:
+    """Subscriptions that stay possible but that Graph has retired (docs/graph-notes.md, "Change notifications")."""
+    from shared.webhooks.resources import subscribable_for
+
+    warnings = []
+    for entry in desired:
+        row = subscribable_for(entry.resource)
+        if row is not None and row.retired:
+            warnings.append(f"WEBHOOK_SUBSCRIPTIONS: {entry.resource!r} {row.retired}")
+    return tuple(warnings)
 
 
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:

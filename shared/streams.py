@@ -13,7 +13,7 @@ from enum import StrEnum
 
 
 class RateFamily(StrEnum):
-    """API families that Graph throttles separately (graph-api-reference.md section 5.1)."""
+    """API families that Graph throttles separately (docs/graph-notes.md, "Throttling")."""
 
     SECURITY = "security"
     IDENTITY_PROTECTION = "identityProtection"
@@ -29,24 +29,32 @@ class Stream:
     filterable: bool
     id_field: str = "id"
     permission: str = ""  # the least Graph application permission that reads it, for error messages
+    # Whether a page may hold fewer items than asked while more match (then only a query that brings nothing new
+    # proves the end; shared/paging.py). Graph promises full pages nowhere; we assume short ones on Identity
+    # Protection (docs/graph-notes.md, "Paging"), at the cost of one more query per run that finds something new.
+    short_pages: bool = False
+    # Whether Graph is known to take `$orderby=<cursor field> asc` here (incidents: documented; alerts_v2: reported
+    # to work, docs/graph-notes.md). Sent only when a nextLink is missing, and dropped if Graph refuses it.
+    orderable: bool = False
 
 
 STREAMS: dict[str, Stream] = {
     stream.name: stream
     for stream in (
         Stream("alerts", "/security/alerts_v2", "lastUpdateDateTime", 1000, RateFamily.SECURITY, True,
-               permission="SecurityAlert.Read.All"),
+               permission="SecurityAlert.Read.All", orderable=True),
         Stream("incidents", "/security/incidents", "lastUpdateDateTime", 1000, RateFamily.SECURITY, True,
-               permission="SecurityIncident.Read.All"),
+               permission="SecurityIncident.Read.All", orderable=True),
         Stream("riskDetections", "/identityProtection/riskDetections", "lastUpdatedDateTime", 500,
-               RateFamily.IDENTITY_PROTECTION, True, permission="IdentityRiskEvent.Read.All"),
+               RateFamily.IDENTITY_PROTECTION, True, permission="IdentityRiskEvent.Read.All", short_pages=True),
         Stream("riskyUsers", "/identityProtection/riskyUsers", "riskLastUpdatedDateTime", 500,
-               RateFamily.IDENTITY_PROTECTION, True, permission="IdentityRiskyUser.Read.All"),
+               RateFamily.IDENTITY_PROTECTION, True, permission="IdentityRiskyUser.Read.All", short_pages=True),
         Stream("riskyServicePrincipals", "/identityProtection/riskyServicePrincipals", "riskLastUpdatedDateTime",
-               500, RateFamily.IDENTITY_PROTECTION, False, permission="IdentityRiskyServicePrincipal.Read.All"),
+               500, RateFamily.IDENTITY_PROTECTION, False, permission="IdentityRiskyServicePrincipal.Read.All",
+               short_pages=True),
         Stream("servicePrincipalRiskDetections", "/identityProtection/servicePrincipalRiskDetections",
                "lastUpdatedDateTime", 500, RateFamily.IDENTITY_PROTECTION, False,
-               permission="IdentityRiskEvent.Read.All"),
+               permission="IdentityRiskEvent.Read.All", short_pages=True),
     )
 }
 

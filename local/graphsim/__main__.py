@@ -1,6 +1,6 @@
 """Run the Graph simulator as a process.
 
-    python -m local.graphsim --port 0 --alerts 5000 [--tenants 2] [--throttle-scale 20] [--no-throttle] ...
+    python -m local.graphsim --port 0 --alerts 5000 [--profile observed] [--tenants 2] [--no-throttle] ...
 
 Prints one JSON line when ready: {"base_url", "tenants", "client_id", "client_secret", "ca_bundle", "ca_cert"}, then
 serves until SIGTERM or SIGINT. The /_sim control API (see control.py) is unauthenticated: loopback and dev only.
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..tls import ensure_local_tls
 from .config import SimConfig
+from .profiles import PROFILES
 from .simulator import GraphSimulator
 
 
@@ -28,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--tenants", type=int, default=defaults.tenants)
     p.add_argument("--alerts", type=int, default=defaults.alerts, help="alerts per tenant")
+    p.add_argument("--profile", choices=tuple(PROFILES), default=defaults.profile,
+                   help="paging behaviour: as documented, or as observed in the field (see README)")
     p.add_argument("--alerts-per-incident", type=float, default=defaults.alerts_per_incident)
     p.add_argument("--risk-detections", type=int, default=defaults.risk_detections)
     p.add_argument("--risky-users", type=int, default=defaults.risky_users)
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         tenants=args.tenants,
         alerts=args.alerts,
+        profile=args.profile,
         alerts_per_incident=args.alerts_per_incident,
         risk_detections=args.risk_detections,
         risky_users=args.risky_users,

@@ -272,6 +272,7 @@ SERVICE_PRODUCTS = {
     "microsoftSentinel": "Microsoft Sentinel",
     "microsoftInsiderRiskManagement": "Microsoft Purview Insider Risk Management",
     "microsoftThreatIntelligence": "Microsoft Defender Threat Intelligence",
+    "microsoftSecurityForAI": "Microsoft Defender for AI",
 }
 ID_PREFIX = {
     "unknown": "zz",
@@ -287,6 +288,7 @@ ID_PREFIX = {
     "microsoftSentinel": "sn",
     "microsoftInsiderRiskManagement": "ir",
     "microsoftThreatIntelligence": "ti",
+    "microsoftSecurityForAI": "ai",
 }
 # Relative frequency of each product in a tenant's alert stream.
 SERVICE_WEIGHTS = {
@@ -302,6 +304,7 @@ SERVICE_WEIGHTS = {
     "microsoftSentinel": 6,
     "microsoftInsiderRiskManagement": 1,
     "microsoftThreatIntelligence": 1,
+    "microsoftSecurityForAI": 1,
     "unknown": 1,
 }
 # detectionSource values each product produces (first one is the common case).
@@ -319,7 +322,7 @@ SERVICE_DETECTIONS = {
     "microsoftDefenderForIdentity": ("microsoftDefenderForIdentity",),
     "microsoftDefenderForCloudApps": ("cloudAppSecurity",),
     "microsoftDefenderForOffice365": ("microsoftDefenderForOffice365", "manual"),
-    "microsoft365Defender": ("microsoft365Defender", "customDetection", "manual"),
+    "microsoft365Defender": ("microsoft365Defender", "customDetection", "manual", "securityCopilot"),
     "azureAdIdentityProtection": ("azureAdIdentityProtection",),
     "microsoftAppGovernance": ("appGovernanceDetection", "appGovernancePolicy"),
     "dataLossPrevention": ("microsoftDataLossPrevention",),
@@ -338,8 +341,9 @@ SERVICE_DETECTIONS = {
         "microsoftDefenderForApiManagement",
     ),
     "microsoftSentinel": ("scheduledAlerts", "nrtAlerts", "builtInMl", "microsoftSentinel"),
-    "microsoftInsiderRiskManagement": ("manual",),
-    "microsoftThreatIntelligence": ("microsoftDefenderThreatIntelligenceAnalytics",),
+    "microsoftInsiderRiskManagement": ("microsoftInsiderRiskManagement", "manual"),
+    "microsoftThreatIntelligence": ("microsoftThreatIntelligence", "microsoftDefenderThreatIntelligenceAnalytics"),
+    "microsoftSecurityForAI": ("microsoftDefenderForAIServices",),
 }
 # Inverse map, used to pick the product for a forced detectionSource.
 DETECTION_SERVICE = {d: s for s, ds in SERVICE_DETECTIONS.items() for d in ds}
@@ -415,6 +419,10 @@ ALERT_TEMPLATES: dict[str, tuple[tuple[str, str, tuple[str, ...], str | None], .
     "microsoftThreatIntelligence": (
         ("Activity from a known malicious IP address", "CommandAndControl", ("T1071",), None),
         ("Connection to adversary infrastructure", "CommandAndControl", ("T1071.001",), None),
+    ),
+    "microsoftSecurityForAI": (
+        ("Jailbreak attempt on an Azure AI model deployment was blocked", "PrivilegeEscalation", (), None),
+        ("Sensitive data exposure detected in an AI application", "Exfiltration", (), None),
     ),
     "unknown": (("Suspicious activity", "SuspiciousActivity", (), None),),
 }

@@ -1,4 +1,4 @@
-"""From a data change to queued notifications (graph-api-reference.md 6.4-6.6).
+"""From a data change to queued notifications (docs/graph-notes.md).
 
 One data change (an ``add_alerts`` call, an ``update_alerts`` call, a ``sim.notify``) is fanned out to every matching
 subscription of its tenant. Notifications for the same ``notificationUrl`` are batched into POSTs of at most

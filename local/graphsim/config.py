@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 DEFAULT_CLIENT_ID = "00000000-0000-4000-8000-00000000c11e"
@@ -24,7 +24,12 @@ class SimConfig:
     anchor: datetime | None = None  # the "now" of generated history; None = wall clock when the simulator is built
     evidence_kb: float = 1.2  # average serialized size of an alert's evidence array (alerts then average ~3 KB)
     extra_field_rate: float = 0.1  # share of items carrying "simFutureProperty", a property unknown to v1.0
-    # Throttling (graph-api-reference.md 5.1): security 150 requests/60 s per app per tenant; Identity Protection
+    # Paging behaviour (profiles.py): "documented" or "observed" (no nextLink on security lists, $top clamped,
+    # $orderby accepted, short pages on identity lists).
+    profile: str = "documented"
+    # Query options a list refuses with 400 although the profile would take them, e.g. {"alerts": ("$orderby",)}.
+    refused_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Throttling (docs/graph-notes.md): security 150 requests/60 s per app per tenant; Identity Protection
     # 1 request/s per tenant. throttle_scale multiplies the rate (windows shrink): 20 = twenty times faster.
     throttle: bool = True
     throttle_scale: float = 1.0
@@ -38,7 +43,7 @@ class SimConfig:
     host: str = "127.0.0.1"
     port: int = 0
     request_log_size: int = 10_000  # also the size of the delivery log
-    # Subscriptions and change notifications (graph-api-reference.md section 6).
+    # Subscriptions and change notifications (docs/graph-notes.md).
     subscriptions_per_app_tenant: int = 100  # quotas: over them, POST /subscriptions gets 403
     subscriptions_per_tenant: int = 1000
     validation_timeout: float = 10.0  # seconds the receiver has to answer the validation handshake

@@ -36,6 +36,9 @@ def tenant_ids(seed: int, count: int) -> tuple[str, ...]:
     return tuple(guid(rng) for _ in range(count))
 
 
+_PRIORITY = {"informational": 10, "low": 30, "medium": 50, "high": 80}  # incident priorityScore is 0-100
+
+
 @lru_cache(maxsize=4096)
 def _stable_guid(text: str) -> str:
     h = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
@@ -128,6 +131,7 @@ _EVIDENCE_MIX: dict[str, dict[str, int]] = {
     },
     "microsoftInsiderRiskManagement": {"user": 0, "file": 4, "blob": 1, "url": 1},
     "microsoftThreatIntelligence": {"ip": 0, "url": 2, "file": 2, "dns": 2},
+    "microsoftSecurityForAI": {"azureResource": 0, "user": 2, "ip": 1},
     "unknown": {"user": 0, "ip": 1, "url": 1},
 }
 _EVIDENCE_MIX_TABLES = {
@@ -330,6 +334,7 @@ class TenantGenerator:
         e = self._evidence_base("deviceEvidence", ts, [])
         e["detailedRoles"] = ["Main device"]
         e.update(self._device)
+        e["resourceAccessEvents"] = []
         return e
 
     def _file_details(self) -> Item:
@@ -375,6 +380,7 @@ class TenantGenerator:
                 "ipAddress": ip,
                 "countryLetterCode": country,
                 "location": {"countryName": country, "city": city, "state": state, "latitude": lat, "longitude": lon},
+                "stream": None,
             }
         )
         return e
@@ -385,9 +391,10 @@ class TenantGenerator:
         return e
 
     def ev_dns(self, ts: str) -> Item:
-        # A beta-only evidence type: v1.0 clients must pass unknown @odata.type values through.
+        # In v1.0 since the 2025 metadata (earlier docs listed it as beta only).
         e = self._evidence_base("dnsEvidence", ts, [])
-        e.update({"domainName": self._pick(C.BAD_DOMAINS), "hostIpAddress": {"ipAddress": self._public_ip()}})
+        e.update({"domainName": self._pick(C.BAD_DOMAINS), "hostIpAddress": {"ipAddress": self._public_ip()},
+                  "dnsServerIp": None, "ipAddresses": []})
         return e
 
     def ev_registryKey(self, ts: str) -> Item:
@@ -414,7 +421,8 @@ class TenantGenerator:
     def ev_mailbox(self, ts: str) -> Item:
         e = self._evidence_base("mailboxEvidence", ts, ["destination"])
         u = self._user
-        e.update({"primaryAddress": u["userPrincipalName"], "displayName": u["displayName"], "userAccount": u})
+        e.update({"primaryAddress": u["userPrincipalName"], "displayName": u["displayName"], "userAccount": u,
+                  "upn": u["userPrincipalName"]})
         return e
 
     def ev_analyzedMessage(self, ts: str) -> Item:
@@ -522,6 +530,8 @@ class TenantGenerator:
                 "securityGroupId": guid(self.rng),
             }
         )
+        e.update({"activeDirectoryObjectGuid": e["securityGroupId"], "friendlyName": e["displayName"],
+                  "distinguishedName": f"CN={e['displayName']},CN=Users,DC={self.company},DC=com", "sid": None})
         return e
 
     def _azure_resource(self) -> Item:
@@ -567,6 +577,7 @@ class TenantGenerator:
                 "resourceType": self._pick(C.GCP_TYPES),
             }
         )
+        e["fullResourceName"] = e["resourceName"]
         return e
 
     def _cluster(self) -> Item:
@@ -590,7 +601,7 @@ class TenantGenerator:
         return {
             "imageId": image,
             "digestImage": {"imageId": f"{image.split(':')[0]}@sha256:{self.rng.getrandbits(256):064x}"},
-            "containerRegistry": {"registry": image.split("/")[0] if "/" in image else "docker.io"},
+            "registry": {"registry": image.split("/")[0] if "/" in image else "docker.io"},
         }
 
     def ev_kubernetesCluster(self, ts: str) -> Item:
@@ -611,7 +622,7 @@ class TenantGenerator:
                 "name": f"web-{rng.getrandbits(32):08x}",
                 "namespace": self._namespace(),
                 "labels": {"app": "web"},
-                "ipAddress": {"ipAddress": f"10.244.{rng.randrange(256)}.{rng.randrange(256)}"},
+                "podIp": {"ipAddress": f"10.244.{rng.randrange(256)}.{rng.randrange(256)}"},
                 "containers": [],
                 "initContainers": [],
                 "ephemeralContainers": [],
@@ -632,7 +643,7 @@ class TenantGenerator:
                 "args": ["--donate-level", "1"],
                 "command": ["/bin/sh", "-c"],
                 "isPrivileged": rng.random() < 0.3,
-                "podEvidence": None,
+                "pod": None,
             }
         )
         return e
@@ -808,6 +819,7 @@ class TenantGenerator:
             ),
             "recommendedActions": C.RECOMMENDED_ACTIONS.get(category, C.DEFAULT_RECOMMENDATION),
             "category": category,
+            "categories": [category],
             "assignedTo": self._pick(self.users)["userPrincipalName"]
             if status != "new" and rng.random() < 0.7
             else None,
@@ -945,6 +957,10 @@ class TenantGenerator:
             "systemTags": ["Defender Experts"] if rng.random() < 0.03 else [],
             "comments": [],
             "lastModifiedBy": self._pick(("API-App:" + _stable_guid(self.tenant_id), "Automation", None)),
+            # v1.0 properties newer than the first docs (msgraph-metadata CSDL); derived, so the data stays seeded
+            "priorityScore": _PRIORITY.get(severity, 0) + min(len(alerts), 19),
+            "resolvingComment": "Resolved after investigation." if status == "resolved" else None,
+            "summary": f"{name}. {len(alerts)} alert(s) from {', '.join(products)}." if len(alerts) > 1 else None,
         }
         self._extra(item)
         return item

@@ -2,7 +2,7 @@
 
 All of them are *evolvable*: they contain the sentinel ``unknownFutureValue``. Members declared after the sentinel are
 only sent to clients that ask for them with ``Prefer: include-unknown-enum-members``; everyone else gets the sentinel
-(graph-api-reference.md section 1.2).
+(docs/graph-notes.md).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ SERVICE_SOURCE = _enum(
     "unknown microsoftDefenderForEndpoint microsoftDefenderForIdentity microsoftDefenderForCloudApps "
     "microsoftDefenderForOffice365 microsoft365Defender azureAdIdentityProtection microsoftAppGovernance "
     "dataLossPrevention unknownFutureValue microsoftDefenderForCloud microsoftSentinel "
-    "microsoftInsiderRiskManagement microsoftThreatIntelligence",
+    "microsoftInsiderRiskManagement microsoftThreatIntelligence microsoftSecurityForAI",
 )
 DETECTION_SOURCE = _enum(
     "detectionSource",
@@ -78,7 +78,8 @@ DETECTION_SOURCE = _enum(
     "microsoftDefenderForServers microsoftDefenderForStorage microsoftDefenderForDNS microsoftDefenderForDatabases "
     "microsoftDefenderForContainers microsoftDefenderForNetwork microsoftDefenderForAppService "
     "microsoftDefenderForKeyVault microsoftDefenderForResourceManager microsoftDefenderForApiManagement nrtAlerts "
-    "scheduledAlerts microsoftDefenderThreatIntelligenceAnalytics builtInMl microsoftSentinel",
+    "scheduledAlerts microsoftDefenderThreatIntelligenceAnalytics builtInMl microsoftInsiderRiskManagement "
+    "microsoftThreatIntelligence microsoftDefenderForAIServices securityCopilot microsoftSentinel",
 )
 INVESTIGATION_STATE = _enum(
     "investigationState",
@@ -88,7 +89,9 @@ INVESTIGATION_STATE = _enum(
 )
 INCIDENT_STATUS = _enum("incidentStatus", "active resolved inProgress redirected unknownFutureValue awaitingAction")
 EVIDENCE_REMEDIATION_STATUS = _enum(
-    "evidenceRemediationStatus", "none remediated prevented blocked notFound unknownFutureValue"
+    "evidenceRemediationStatus",
+    "none remediated prevented blocked notFound unknownFutureValue active pendingApproval declined unremediated "
+    "running partiallyRemediated",
 )
 EVIDENCE_ROLE = _enum(
     "evidenceRole",
@@ -108,7 +111,7 @@ RISK_DETAIL = _enum(
     "adminDismissedAllRiskForUser adminConfirmedSigninCompromised hidden adminConfirmedUserCompromised "
     "unknownFutureValue m365DAdminDismissedDetection adminConfirmedServicePrincipalCompromised "
     "adminDismissedAllRiskForServicePrincipal userChangedPasswordOnPremises adminDismissedRiskForSignIn "
-    "adminConfirmedAccountSafe",
+    "adminConfirmedAccountSafe microsoftRevokedSessions",
 )
 RISK_DETECTION_TIMING = _enum("riskDetectionTimingType", "notDefined realtime nearRealtime offline unknownFutureValue")
 ACTIVITY_TYPE = _enum("activityType", "signin user unknownFutureValue servicePrincipal")

@@ -19,6 +19,7 @@ from .config import SimConfig
 from .errors import GraphError, bad_request, graph_error_body, not_found
 from .odata import compile_filter, normalize_params, parse_list_query
 from .paging import PageState, decode_token, encode_token, take_page
+from .profiles import PROFILES
 from .store import Record
 from .tenant import TenantState
 from .throttle import Throttler
@@ -186,7 +187,7 @@ class GraphApi:
         if wait is None:
             return
         headers = {}
-        if family == R.SECURITY:  # Identity Protection sends no Retry-After (graph-api-reference.md 5.1)
+        if family == R.SECURITY:  # Identity Protection sends no Retry-After (docs/graph-notes.md)
             headers["Retry-After"] = f"{wait:.3f}".rstrip("0").rstrip(".")
         raise GraphError(429, "Please retry again later.", "TooManyRequests", headers)
 
@@ -197,27 +198,37 @@ class GraphApi:
 
     def _list(self, req: GraphRequest, spec: R.ResourceSpec, tenant: TenantState) -> GraphResponse:
         params = normalize_params(parse_qsl(req.query, keep_blank_values=True))
+        profile = PROFILES[self.config.profile]
+        for name in self.config.refused_options.get(spec.name, ()):
+            if name in params:
+                raise bad_request(f"Query option '{name}' is not supported for '{spec.path}'.")
         skip = 0
         if "$skiptoken" in params:
             state = decode_token(params["$skiptoken"])
             if state.resource != spec.name or state.tenant != tenant.id:
                 raise bad_request("The $skiptoken is invalid.")
         else:
+            ascending = False
+            if profile.orderby and "$orderby" in params:
+                ascending = _ascending(spec, params.pop("$orderby"))
+            if profile.clamp_top and params.get("$top", "").isdigit() and int(params["$top"]) > spec.max_top:
+                params["$top"] = str(spec.max_top)
             q = parse_list_query(spec, params)
             top = q.top if q.top is not None else spec.default_top
-            state = PageState(spec.name, tenant.id, q.filter, top, q.count, q.expand, q.select, 0)
+            state = PageState(spec.name, tenant.id, q.filter, top, q.count, q.expand, q.select, 0, ascending)
             skip = q.skip
         flt = compile_filter(spec, state.filter) if state.filter else None
         with tenant.lock:
             page = take_page(
-                tenant.collection(spec.name), flt, pos=state.pos, skip=skip, top=state.top, want_count=state.count
+                tenant.collection(spec.name), flt, pos=state.pos, skip=skip,
+                top=profile.page_size(spec.family, state.top), want_count=state.count, ascending=state.ascending,
             )
             expansions = self._expansions(tenant, page.records) if "alerts" in state.expand else None
         context = self._context(req, spec.path + (f"({','.join(state.select)})" if state.select else ""))
         parts = [b'{"@odata.context":', _json(context)]
         if page.count is not None:
             parts += [b',"@odata.count":', str(page.count).encode()]
-        if page.next_pos is not None:
+        if page.next_pos is not None and spec.family in profile.next_link_families:
             token = encode_token(replace(state, pos=page.next_pos))
             parts += [b',"@odata.nextLink":', _json(f"{req.base_url}/{req.version}/{spec.path}?$skiptoken={token}")]
         parts.append(b',"value":[')
@@ -327,7 +338,7 @@ class GraphApi:
     # --- $batch -----------------------------------------------------------------------------------------------------
 
     def _batch(self, req: GraphRequest) -> GraphResponse:
-        """JSON batching (graph-api-reference.md 5.3): up to 20 requests, run in order, each throttled on its own."""
+        """JSON batching (docs/graph-notes.md): up to 20 requests, run in order, each throttled on its own."""
         payload = req.json_body()
         steps = payload.get("requests") if isinstance(payload, dict) else None
         if not isinstance(steps, list) or not steps:
@@ -393,6 +404,16 @@ class GraphApi:
         resp.headers.setdefault("request-id", req.request_id)
         resp.headers.setdefault("client-request-id", req.client_request_id)
         return resp
+
+
+def _ascending(spec: R.ResourceSpec, text: str) -> bool:
+    """``$orderby=<cursor property> [asc|desc]``, the one order the observed profile accepts."""
+    parts = text.split()
+    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
+        raise bad_request(f"Invalid value '{text}' for query option '$orderby'.")
+    if parts[0] != spec.cursor:
+        raise bad_request(f"Ordering by the property '{parts[0]}' is not supported for '{spec.path}'.")
+    return len(parts) == 1 or parts[1].lower() == "asc"
 
 
 def require_method(req: GraphRequest, *methods: str) -> None:

@@ -1,6 +1,6 @@
 """The legacy security ``alert`` (``/security/alerts``, namespace ``microsoft.graph``) as far as subscriptions need it.
 
-The simulator does not serve ``GET /security/alerts`` (the legacy API is retired, graph-api-reference.md section 3),
+The simulator does not serve ``GET /security/alerts`` (the legacy API is retired, docs/graph-notes.md),
 but Graph's only subscribable security resource is the legacy alert (section 6.1). Subscriptions on
 ``security/alerts?$filter=...`` are therefore matched against a legacy *view* of the simulator's v2 alerts: four
 properties derived from each alert, filterable with ``eq``/``ne`` joined by ``and``/``or``. The filter itself is parsed

@@ -1,6 +1,6 @@
 """Outbound HTTP from the simulator to webhook receivers: validation handshakes, change and lifecycle notifications.
 
-Graph calls the app's endpoints (graph-api-reference.md 6.3-6.6); so does the simulator, with ``requests``:
+Graph calls the app's endpoints (docs/graph-notes.md); so does the simulator, with ``requests``:
 
 - **Validation** runs synchronously in the thread that handles ``POST``/``PATCH /subscriptions``, because Graph only
   answers the create call once the handshake is over.

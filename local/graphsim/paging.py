@@ -28,6 +28,7 @@ class PageState:
     expand: tuple[str, ...]
     select: tuple[str, ...] | None
     pos: int
+    ascending: bool = False  # $orderby=<cursor> asc (observed profile)
 
 
 def encode_token(state: PageState) -> str:
@@ -48,6 +49,7 @@ def decode_token(token: str) -> PageState:
             expand=tuple(data["expand"]),
             select=tuple(data["select"]) if data["select"] is not None else None,
             pos=int(data["pos"]),
+            ascending=bool(data.get("ascending", False)),
         )
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise bad_request("The $skiptoken is invalid.") from None
@@ -60,25 +62,39 @@ class Page:
     count: int | None
 
 
-def take_page(coll: Collection, flt: CompiledFilter | None, *, pos: int, skip: int, top: int, want_count: bool) -> Page:
-    """Up to ``top`` records newest first, starting at candidate ``pos`` (after skipping ``skip`` matches).
+def take_page(
+    coll: Collection,
+    flt: CompiledFilter | None,
+    *,
+    pos: int,
+    skip: int,
+    top: int,
+    want_count: bool,
+    ascending: bool = False,
+) -> Page:
+    """Up to ``top`` records newest first (oldest first with ``ascending``), starting at candidate ``pos`` (after
+    skipping ``skip`` matches).
 
     Must be called under the tenant lock; the returned records are immutable snapshots.
     """
     lo, hi = coll.bounds(flt.low, flt.high) if flt else (0, len(coll.order))
     order, records = coll.order, coll.records
     n = hi - lo
+
+    def at(p: int) -> int:
+        return lo + p if ascending else hi - 1 - p
+
     predicate = flt.predicate if flt else None
     if predicate is None:
         start = min(pos + skip, n)
         end = min(start + top, n)
-        page = [records[order[hi - 1 - p][1]] for p in range(start, end)]
+        page = [records[order[at(p)][1]] for p in range(start, end)]
         return Page(page, end if end < n and top > 0 else None, n if want_count else None)
     page = []
     skipped = 0
     p = pos
     while p < n and len(page) < top:
-        record = records[order[hi - 1 - p][1]]
+        record = records[order[at(p)][1]]
         p += 1
         if predicate(record.fields):
             if skipped < skip:
@@ -89,7 +105,7 @@ def take_page(coll: Collection, flt: CompiledFilter | None, *, pos: int, skip: i
     if top > 0:
         # Only promise a next page if one more match exists (the scan stops at the first).
         for q in range(p, n):
-            if predicate(records[order[hi - 1 - q][1]].fields):
+            if predicate(records[order[at(q)][1]].fields):
                 next_pos = p
                 break
     count = None

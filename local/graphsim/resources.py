@@ -1,7 +1,7 @@
 """What the simulator knows about each Graph collection: path, API family, cursor, filterable properties, caps.
 
 One row per resource, so paging, filtering and throttling code stays generic (as the product's "streams are data").
-Sources: graph-api-reference.md sections 1.1-1.3 (alerts_v2), 2 (incidents), 4 (Identity Protection).
+Sources: docs/graph-notes.md sections 1.1-1.3 (alerts_v2), 2 (incidents), 4 (Identity Protection).
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ _ALERT_PROPS = frozenset(
         "description",
         "recommendedActions",
         "category",
+        "categories",
         "assignedTo",
         "alertWebUrl",
         "incidentWebUrl",
@@ -129,6 +130,9 @@ _INCIDENT_PROPS = frozenset(
         "systemTags",
         "comments",
         "lastModifiedBy",
+        "priorityScore",
+        "resolvingComment",
+        "summary",
         "alerts",
     ]
 )

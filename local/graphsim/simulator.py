@@ -19,6 +19,7 @@ from .control import handle_control
 from .faults import FaultInjector
 from .handlers import GraphApi, GraphRequest, GraphResponse
 from .notifier import DeliveryRecord, Notifier
+from .profiles import PROFILES
 from .resources import BY_NAME
 from .server import SimHTTPServer
 from .subscription_api import SubscriptionApi
@@ -305,6 +306,8 @@ class GraphSimulator:
 
 
 def _check_config(cfg: SimConfig) -> None:
+    if cfg.profile not in PROFILES:
+        raise ValueError(f"SimConfig.profile must be one of {', '.join(PROFILES)}, not {cfg.profile!r}")
     if cfg.tenants < 1:
         raise ValueError("SimConfig.tenants must be at least 1")
     for name in (

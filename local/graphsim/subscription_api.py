@@ -1,4 +1,4 @@
-"""The ``/v1.0/subscriptions`` routes (graph-api-reference.md 6.2 and 6.3).
+"""The ``/v1.0/subscriptions`` routes (docs/graph-notes.md).
 
 - ``POST /subscriptions``: validate the body, check quotas, run the validation handshake on ``notificationUrl`` (and
   ``lifecycleNotificationUrl``), then create (201). Any failure creates nothing.

@@ -1,5 +1,5 @@
 """Change-notification subscriptions: what a subscription is, which resources and values Graph accepts, and the
-store that holds them (graph-api-reference.md 6.1 and 6.2).
+store that holds them (docs/graph-notes.md).
 
 A subscription belongs to one app in one tenant. It is gone once its ``expirationDateTime`` has passed on the wall
 clock: the store purges expired subscriptions whenever it is read, so they answer 404 and receive nothing.

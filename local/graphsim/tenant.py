@@ -19,7 +19,7 @@ from .ticks import format_ticks, now_ticks
 Item = dict[str, Any]
 
 MAX_RISKY_IDS = 60  # riskyUsers dismiss (beta docs: "The maximum count of users to dismiss in one call is 60")
-MAX_INCIDENT_COMMENT = 1000  # field report in graph-api-reference.md section 9
+MAX_INCIDENT_COMMENT = 1000  # field report in docs/graph-notes.md
 
 _STATUS = R.ALERTS.field_index("status")
 
@@ -354,7 +354,7 @@ def _object(body: object) -> dict[str, Any]:
 
 def _validated_changes(body: object, writable: dict[str, Any], nullable: set[str]) -> Item:
     """The writable properties of a PATCH body, checked and canonicalized; other properties are ignored, as Graph
-    does for alerts_v2 (graph-api-reference.md section 1.5)."""
+    does for alerts_v2 (docs/graph-notes.md)."""
     changes: Item = {}
     for name, value in _object(body).items():
         if name not in writable:

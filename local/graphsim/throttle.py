@@ -1,4 +1,4 @@
-"""Graph's throttling, per tenant and API family, with sliding windows (graph-api-reference.md section 5).
+"""Graph's throttling, per tenant and API family, with sliding windows (docs/graph-notes.md).
 
 - security (alerts_v2, incidents and their actions, counted together): 150 requests per 60 s per app per tenant;
   429 answers carry ``Retry-After`` (seconds, fractional).

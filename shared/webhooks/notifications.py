@@ -1,7 +1,7 @@
 """The webhook's checks: what Graph posted, which items to trust, and the queue messages they become.
 
 This is the hot path Graph times (2xx within 3 s, or it retries and eventually marks the endpoint slow and drops
-notifications, graph-api-reference.md 6.5), so it does no Graph call and imports nothing heavy: the subscription
+notifications, docs/graph-notes.md), so it does no Graph call and imports nothing heavy: the subscription
 records come from a cache that reads Blob Storage only when it is stale or meets an unknown subscription.
 """
 

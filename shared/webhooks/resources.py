@@ -1,8 +1,9 @@
 """The resources Graph can send change notifications for, and what a desired subscription is.
 
-graph-api-reference.md 6.1: of the resources this app exports, only the legacy security alert (`security/alerts`
-with a filter or an id) supports subscriptions; alerts_v2, incidents and Identity Protection do not. Directory
-objects (users, groups) do. A notification is therefore a hint that triggers an export of the streams a subscription
+docs/graph-notes.md, "Change notifications": of the resources this app exports, only the legacy security alert
+(`security/alerts` with a filter or an id) ever supported subscriptions, and that API is retired; alerts_v2,
+incidents and Identity Protection do not support them. So no security resource can be subscribed to today. Directory
+objects (users, groups) can. A notification is therefore a hint that triggers an export of the streams a subscription
 maps to; the timers stay the guarantee. A resource Graph adds later is one row here, or one `lifetimeMinutes` in the
 WEBHOOK_SUBSCRIPTIONS entry.
 """
@@ -22,10 +23,15 @@ class Subscribable:
     max_lifetime_minutes: int
     change_types: tuple[str, ...] = CHANGE_TYPES
     needs_filter_or_id: bool = False  # Graph refuses the bare collection ("too wide")
+    retired: str = ""  # why a subscription on it is kept possible but warned about
 
 
 SUBSCRIBABLE: tuple[Subscribable, ...] = (
-    Subscribable("security/alerts", 43_200, needs_filter_or_id=True),
+    # Kept for tenants where the retired API still answers; settings warn when one is configured.
+    Subscribable("security/alerts", 43_200, needs_filter_or_id=True,
+                 retired="is on the legacy /security/alerts API, which Microsoft retired in 2026 (the docs give "
+                         "31 August or 15 October): it may stop answering or notifying at any time, and no other "
+                         "security resource supports subscriptions; the export timers keep the data complete."),
     Subscribable("users", 41_760, ("updated", "deleted")),
     Subscribable("groups", 41_760, ("updated", "deleted")),
 )

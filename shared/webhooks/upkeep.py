@@ -1,4 +1,4 @@
-"""Keeping the desired Graph subscriptions alive: create, renew, recreate, delete (graph-api-reference.md 6.2).
+"""Keeping the desired Graph subscriptions alive: create, renew, recreate, delete (docs/graph-notes.md).
 
 Desired = WEBHOOK_SUBSCRIPTIONS x GRAPH_TENANT_IDS (nothing when WEBHOOKS_ENABLED is false, so turning webhooks off
 and letting the upkeep run once removes them). Each reconcile:

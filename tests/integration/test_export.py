@@ -14,11 +14,19 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from local.export_check import missing_latest, read_export
+from local.graphsim.profiles import PROFILES
 from shared import streams as stream_table
 from shared.checkpoints import CheckpointStore
 from shared.export_engine import ExportEngine, RunSummary, StepHook
 
 STREAM_NAMES = tuple(stream_table.STREAMS)
+
+
+@pytest.fixture(params=tuple(PROFILES))
+def profile(request) -> str:
+    """The tests that page run against Graph as documented and as observed in the field (local/graphsim/profiles.py):
+    the contract must hold whether or not Graph sends nextLinks."""
+    return request.param
 
 
 class SimulatedCrash(BaseException):
@@ -47,8 +55,8 @@ def assert_exactly_once(engine: ExportEngine, sim, stream: str, tenant: str) -> 
     assert missing_latest(contents, sim.items(tenant, stream), stream) == [], "a latest version is missing"
 
 
-def test_first_run_exports_every_stream_with_metadata_and_layout(make_sim, app_settings):
-    sim = make_sim(alerts=1200, seed=3)
+def test_first_run_exports_every_stream_with_metadata_and_layout(profile, make_sim, app_settings):
+    sim = make_sim(profile=profile, alerts=1200, seed=3)
     engine = ExportEngine(app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30))
     tenant = sim.tenants[0]
     summaries = engine.run_all()
@@ -72,8 +80,8 @@ def test_first_run_exports_every_stream_with_metadata_and_layout(make_sim, app_s
     assert {r["serviceSource"] for r in records} & {"microsoftSentinel", "microsoftDefenderForCloud"}
 
 
-def test_exactly_once_while_graph_changes_under_the_export(make_sim, app_settings):
-    sim = make_sim(alerts=5200, seed=11)
+def test_exactly_once_while_graph_changes_under_the_export(profile, make_sim, app_settings):
+    sim = make_sim(profile=profile, alerts=5200, seed=11)
     tenant = sim.tenants[0]
     engine = ExportEngine(app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30))
     changes = itertools.count()
@@ -94,8 +102,8 @@ def test_exactly_once_while_graph_changes_under_the_export(make_sim, app_setting
 
 
 @pytest.mark.parametrize(("step", "page"), list(itertools.product(StepHook.STEPS, (1, 3))))
-def test_a_crash_at_any_step_loses_and_duplicates_nothing(make_sim, app_settings, step, page):
-    sim = make_sim(alerts=2500, seed=5)
+def test_a_crash_at_any_step_loses_and_duplicates_nothing(profile, make_sim, app_settings, step, page):
+    sim = make_sim(profile=profile, alerts=2500, seed=5)
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
 
@@ -113,8 +121,8 @@ def test_a_crash_at_any_step_loses_and_duplicates_nothing(make_sim, app_settings
     assert_exactly_once(engine, sim, "alerts", tenant)
 
 
-def test_storage_outage_mid_run_then_recovery(make_sim, app_settings, azurite):
-    sim = make_sim(alerts=2500, seed=8)
+def test_storage_outage_mid_run_then_recovery(profile, make_sim, app_settings, azurite):
+    sim = make_sim(profile=profile, alerts=2500, seed=8)
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
     # The real client with a short retry policy, so the outage surfaces quickly instead of after minutes.
@@ -136,10 +144,10 @@ def test_storage_outage_mid_run_then_recovery(make_sim, app_settings, azurite):
     assert_exactly_once(engine, sim, "alerts", tenant)
 
 
-def test_throttled_export_finishes_with_nothing_lost(make_sim, app_settings):
+def test_throttled_export_finishes_with_nothing_lost(profile, make_sim, app_settings):
     # The simulator enforces Graph's limits 5x faster (Identity Protection: 5 requests/s); the client's budget is set
     # far above that so that the export really hits 429s, which Identity Protection sends without Retry-After.
-    sim = make_sim(alerts=3000, risk_detections=5000, seed=9, throttle=True, throttle_scale=5)
+    sim = make_sim(profile=profile, alerts=3000, risk_detections=5000, seed=9, throttle=True, throttle_scale=5)
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
     engine = ExportEngine(settings)
@@ -153,7 +161,7 @@ def test_throttled_export_finishes_with_nothing_lost(make_sim, app_settings):
 
 
 def test_two_concurrent_runs_one_runs_one_skips(make_sim, app_settings):
-    sim = make_sim(alerts=1500, seed=4)
+    sim = make_sim(alerts=1500, seed=4)  # leases: paging plays no part
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
     first_is_running = threading.Event()
@@ -178,8 +186,8 @@ def test_two_concurrent_runs_one_runs_one_skips(make_sim, app_settings):
     assert_exactly_once(ExportEngine(settings), sim, "alerts", tenant)
 
 
-def test_time_budget_stops_early_and_the_next_run_finishes(make_sim, app_settings):
-    sim = make_sim(alerts=3500, seed=6)
+def test_time_budget_stops_early_and_the_next_run_finishes(profile, make_sim, app_settings):
+    sim = make_sim(profile=profile, alerts=3500, seed=6)
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30, EXPORT_TIME_BUDGET_SECONDS=10)
     ticks = itertools.count()
@@ -187,7 +195,7 @@ def test_time_budget_stops_early_and_the_next_run_finishes(make_sim, app_setting
     first = engine.run("alerts", tenant)
     assert first.status == "partial" and 0 < first.items < 3500
     checkpoint, _ = engine.checkpoints.load("alerts", tenant)
-    assert checkpoint.pass_state is not None and checkpoint.pass_state.next_link
+    assert checkpoint.pass_state is not None and checkpoint.pass_state.pages > 0  # resumes where it stopped
     assert checkpoint.cursor is None  # the cursor waits for the pass to finish
     engine = ExportEngine(settings)
     settle(engine, "alerts", tenant)
@@ -195,7 +203,7 @@ def test_time_budget_stops_early_and_the_next_run_finishes(make_sim, app_setting
 
 
 def test_a_failing_stream_does_not_stall_the_others_or_move_its_cursor(make_sim, app_settings, monkeypatch):
-    sim = make_sim(alerts=300, seed=12)
+    sim = make_sim(alerts=300, seed=12)  # stream isolation: paging plays no part
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
     engine = ExportEngine(settings)
@@ -217,8 +225,8 @@ def test_a_failing_stream_does_not_stall_the_others_or_move_its_cursor(make_sim,
     assert after.last_error and "500" in after.last_error["message"]
 
 
-def test_backfill_has_its_own_checkpoint_and_folder(make_sim, app_settings):
-    sim = make_sim(alerts=800, seed=13)
+def test_backfill_has_its_own_checkpoint_and_folder(profile, make_sim, app_settings):
+    sim = make_sim(profile=profile, alerts=800, seed=13)
     tenant = sim.tenants[0]
     engine = ExportEngine(app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=1))
     live = engine.run("alerts", tenant)
@@ -236,8 +244,8 @@ def test_backfill_has_its_own_checkpoint_and_folder(make_sim, app_settings):
     assert CheckpointStore(engine.state, "backfills").list_all()[0].complete
 
 
-def test_snapshot_streams_emit_only_new_versions(make_sim, app_settings):
-    sim = make_sim(risky_service_principals=120, seed=14)
+def test_snapshot_streams_emit_only_new_versions(profile, make_sim, app_settings):
+    sim = make_sim(profile=profile, risky_service_principals=120, seed=14)
     tenant = sim.tenants[0]
     engine = ExportEngine(app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30))
     first = engine.run("riskyServicePrincipals", tenant)
@@ -282,9 +290,9 @@ class WriteOnceContainer:
         return self._container.upload_blob(name, data, *args, **kwargs)
 
 
-def test_a_crash_with_a_write_once_export_container_loses_nothing(make_sim, app_settings):
-    # With exportImmutabilityDays (infra) the engine cannot delete the blob a crashed run left unrecorded: it keeps
-    # it and writes after it, so nothing is lost and only that blob's records may appear twice.
+def test_a_crash_with_a_write_once_export_container_stays_exactly_once(make_sim, app_settings):
+    # With exportImmutabilityDays (infra) no blob may be deleted or overwritten. The engine never asks to: it adopts
+    # the blob a crashed run left unrecorded (docs/exactly-once.md), so the export stays exactly-once.
     sim = make_sim(alerts=2500, seed=5)
     tenant = sim.tenants[0]
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
@@ -306,10 +314,85 @@ def test_a_crash_with_a_write_once_export_container_loses_nothing(make_sim, app_
     engine = ExportEngine(settings)
     engine.exports = worm = WriteOnceContainer(engine.exports)
     runs = settle(engine, "alerts", tenant)
-    assert worm.refused == [orphan]  # asked to delete it once, refused, never asked to overwrite anything
+    assert worm.refused == []  # never asked to delete or overwrite anything
     assert engine.exports.get_blob_client(orphan).download_blob().readall() == before
     contents = read_export(engine.exports, "alerts", tenant)
     assert missing_latest(contents, sim.items(tenant, "alerts"), "alerts") == []
-    orphan_records = gzip.decompress(before).count(b"\n")
-    assert 0 < len(contents.duplicates) <= orphan_records
+    assert contents.duplicates == [] and gzip.decompress(before).count(b"\n") > 0
     assert runs[0].status == "ok"
+
+
+def test_acceptance_big_windows_and_one_crowded_timestamp_through_crashes(profile, make_sim, app_settings):
+    """Issue 12's acceptance: 2,500+ alerts and incidents in the initial window, then a window of 3,000 updates,
+    then 1,200 alerts sharing one timestamp; every run dies at some step until one gets through."""
+    sim = make_sim(profile=profile, alerts=3000, alerts_per_incident=1.0, seed=21)
+    tenant = sim.tenants[0]
+    settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30)
+    crash_points = itertools.cycle(itertools.product(StepHook.STEPS, (1, 2, 3)))
+
+    class CrashOnce(StepHook):
+        def __init__(self) -> None:
+            self.step, self.page = next(crash_points)
+
+        def __call__(self, at: str, summary: RunSummary) -> None:
+            if at == self.step and summary.pages == self.page:
+                raise SimulatedCrash(f"{at} on page {self.page}")
+
+    def export_through_crashes(stream: str) -> None:
+        for _ in range(40):
+            try:
+                summary = ExportEngine(settings, hook=CrashOnce()).run(stream, tenant)
+            except SimulatedCrash:
+                continue
+            assert summary.status == "ok", summary.error
+            assert summary.crowded_timestamps == []
+            if summary.items == 0:
+                return
+        raise AssertionError(f"{stream} did not settle")
+
+    assert len(sim.items(tenant, "incidents")) >= 2500
+    changes = (
+        lambda: None,
+        lambda: sim.update_alerts(tenant, count=3000),
+        lambda: sim.add_alerts(tenant, 1200, same_timestamp=True),
+    )
+    for change in changes:
+        change()
+        for stream in ("alerts", "incidents"):
+            export_through_crashes(stream)
+            assert_exactly_once(ExportEngine(settings), sim, stream, tenant)
+
+
+def test_query_options_graph_refuses_are_dropped_remembered_and_reported_once(profile, make_sim, app_settings):
+    sim = make_sim(profile=profile, alerts=2300, service_principal_risk_detections=30, seed=22,
+                   refused_options={"alerts": ("$orderby",), "servicePrincipalRiskDetections": ("$top",)})
+    tenant = sim.tenants[0]
+    engine = ExportEngine(app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30))
+    first = {s.stream: s for s in engine.run_all(streams=("alerts", "servicePrincipalRiskDetections"))}
+    assert all(s.status == "ok" for s in first.values()), first
+    spd = first["servicePrincipalRiskDetections"]
+    assert len(spd.notes) == 1 and "$top" in spd.notes[0]
+    # $orderby is sent only once a nextLink is missing, which the documented Graph never does.
+    assert len(first["alerts"].notes) == (1 if profile == "observed" else 0)
+    sim.add_alerts(tenant, 1100)
+    again = {s.stream: s for s in engine.run_all(streams=("alerts", "servicePrincipalRiskDetections"))}
+    assert all(s.status == "ok" and s.notes == [] for s in again.values()), again
+    sent = [r.query for r in sim.request_log if "servicePrincipalRiskDetections" in r.path and r.status == 200]
+    assert sent and all("top" not in q for q in sent[1:])
+    for stream in ("alerts", "servicePrincipalRiskDetections"):
+        assert_exactly_once(engine, sim, stream, tenant)
+
+
+def test_more_versions_on_one_timestamp_than_graph_lets_one_read_are_reported(make_sim, app_settings):
+    # Only a Graph without nextLinks forces $skip: 500 + one page of 1,000 is all it lets one read of one timestamp.
+    sim = make_sim(profile="observed", alerts=200, seed=23)
+    tenant = sim.tenants[0]
+    engine = ExportEngine(app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30))
+    engine.run("alerts", tenant)
+    sim.add_alerts(tenant, 1600, same_timestamp=True)
+    crowded = engine.run("alerts", tenant)
+    assert crowded.status == "ok" and crowded.items == 1500
+    (stamp,) = crowded.crowded_timestamps
+    assert stamp == max(a["lastUpdateDateTime"] for a in sim.alerts(tenant))
+    contents = read_export(engine.exports, "alerts", tenant)
+    assert contents.duplicates == [] and len(missing_latest(contents, sim.alerts(tenant), "alerts")) == 100

@@ -476,8 +476,12 @@ def test_unknown_paths(graphsim):
     assert_graph_error(client.send("POST", "security/alerts_v2", {}), 405)
     resp = client.get("security/alerts_v2", headers={"client-request-id": "my-id"})
     assert resp.headers["client-request-id"] == "my-id" and resp.headers["request-id"]
-    record = sim.request_log[-1]
-    assert record.headers["client-request-id"] == "my-id" and record.tenant == sim.tenants[0]
+    # The server logs a request once its answer is out, so the client can be first: wait for the record.
+    deadline = time.monotonic() + 5
+    while not (records := [r for r in sim.request_log if r.headers.get("client-request-id") == "my-id"]):
+        assert time.monotonic() < deadline, "the request was never logged"
+        time.sleep(0.01)
+    assert records[0].tenant == sim.tenants[0]
 
 
 # --- faults -------------------------------------------------------------------------------------------------------
@@ -605,3 +609,37 @@ def test_cli_prints_ready_line_and_serves_the_control_api(sim_tls):
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# --- paging profiles ----------------------------------------------------------------------------------------------
+
+
+def test_the_observed_profile_pages_as_field_reports_say(graphsim):
+    sim = graphsim(profile="observed", alerts=1500, risk_detections=60, seed=31)
+    client = Client(sim)
+    first = client.get("security/alerts_v2", {"$top": "5000"})  # clamped, not refused
+    assert first.status_code == 200
+    page = first.json()
+    assert len(page["value"]) == 1000 and "@odata.nextLink" not in page  # more match, yet no nextLink
+    versions = [a["lastUpdateDateTime"] for a in page["value"]]
+    assert versions == sorted(versions, reverse=True)  # newest first
+    oldest_first = client.get("security/alerts_v2", {"$top": "10", "$orderby": "lastUpdateDateTime asc"}).json()
+    ascending = [a["lastUpdateDateTime"] for a in oldest_first["value"]]
+    assert ascending == sorted(ascending) and ascending[0] == min(a["lastUpdateDateTime"] for a in sim.alerts(
+        sim.tenants[0]))
+    assert_graph_error(client.get("security/alerts_v2", {"$orderby": "severity asc"}), 400)
+    short = client.get("identityProtection/riskDetections", {"$top": "40"}).json()
+    assert len(short["value"]) == 20 and short["@odata.nextLink"]  # half of what was asked, and a nextLink
+    assert len(client.all_pages("identityProtection/riskDetections", {"$top": "40"})) == 60
+
+
+def test_the_documented_profile_refuses_what_the_docs_do_not_list(graphsim):
+    sim = graphsim(alerts=1500, seed=31, refused_options={"riskyUsers": ("$top",)})
+    client = Client(sim)
+    assert_graph_error(client.get("security/alerts_v2", {"$top": "1001"}), 400)
+    assert_graph_error(client.get("security/alerts_v2", {"$orderby": "lastUpdateDateTime asc"}), 400)
+    page = client.get("security/alerts_v2", {"$top": "1000"}).json()
+    assert len(page["value"]) == 1000 and page["@odata.nextLink"]
+    error = assert_graph_error(client.get("identityProtection/riskyUsers", {"$top": "5"}), 400)
+    assert "$top" in error["message"]
+    assert client.get("identityProtection/riskyUsers").status_code == 200

@@ -111,13 +111,27 @@ def test_stream_names_are_case_insensitive_and_canonical():
     assert load(EXPORT_STREAMS="RiskyUsers, alerts").export_streams == ("riskyUsers", "alerts")
 
 
+def test_a_subscription_on_the_retired_legacy_alerts_api_is_accepted_with_a_warning(caplog):
+    on = {"WEBHOOKS_ENABLED": "true", "WEBHOOK_BASE_URL": "https://app.example", "WEBHOOK_FUNCTION_KEY": "k"}
+    legacy = json.dumps([{"resource": "security/alerts?$filter=status eq 'newAlert'", "streams": ["alerts"]},
+                         {"resource": "users", "changeType": "updated", "streams": ["riskyUsers"]}])
+    with caplog.at_level("WARNING", logger="graph_security_bridge.settings"):
+        settings = load(WEBHOOK_SUBSCRIPTIONS=legacy, **on)
+    assert len(settings.webhook_subscriptions) == 2
+    (warning,) = settings.warnings
+    assert "security/alerts" in warning and "retired" in warning
+    assert [r.getMessage() for r in caplog.records] == [warning]
+    assert load(WEBHOOK_SUBSCRIPTIONS=json.dumps([{"resource": "users", "changeType": "updated",
+                                                    "streams": ["riskyUsers"]}]), **on).warnings == ()
+
+
 def test_webhook_subscriptions_are_validated():
     on = {"WEBHOOKS_ENABLED": "true", "WEBHOOK_BASE_URL": "https://app.example", "WEBHOOK_FUNCTION_KEY": "k"}
     good = json.dumps([{"resource": "security/alerts?$filter=status eq 'newAlert'", "changeType": "created,updated",
                         "streams": ["alerts"]}])
     (desired,) = load(WEBHOOK_SUBSCRIPTIONS=good, **on).webhook_subscriptions
     assert desired.streams == ("alerts",) and desired.change_type == "created,updated"
-    assert desired.lifetime_minutes == 43_200  # the legacy alert's maximum (graph-api-reference.md 6.1)
+    assert desired.lifetime_minutes == 43_200  # the legacy alert's maximum (docs/graph-notes.md)
     (problem,) = problems_of({**BASE, **on, "WEBHOOK_SUBSCRIPTIONS": "[{"})
     assert problem.startswith("WEBHOOK_SUBSCRIPTIONS=") and "not valid JSON" in problem
     (problem,) = problems_of({**BASE, **on, "WEBHOOK_SUBSCRIPTIONS": '[{"resource": "users", "streams": ["nope"]}]'})
