@@ -34,6 +34,8 @@ def _register(op: Operation) -> None:
             from shared.actions.service import execute
 
             answer = execute(op.operation_id, call_of(req))
+            if answer.body is None:  # e.g. a trigger's 202: the headers say it all
+                return func.HttpResponse(status_code=answer.status, headers=answer.headers)
             return json_response(answer.body, status=answer.status, headers=answer.headers)
 
         return handle(work)

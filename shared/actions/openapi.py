@@ -242,6 +242,16 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
                             "x-ms-summary": "Results"},
             },
         },
+        "AlertBatch": {
+            "type": "object",
+            "properties": {"value": {"type": "array", "items": {"$ref": "#/definitions/Alert"},
+                                     "x-ms-summary": "Alerts"}},
+        },
+        "IncidentBatch": {
+            "type": "object",
+            "properties": {"value": {"type": "array", "items": {"$ref": "#/definitions/Incident"},
+                                     "x-ms-summary": "Incidents"}},
+        },
         "ExportWindow": {
             "type": "object",
             "properties": {"from": _string("From (UTC)", "ISO 8601, e.g. 2026-11-01T00:00:00Z"),
@@ -300,6 +310,14 @@ def _operation(op: Operation, tenant_ids: tuple[str, ...]) -> dict[str, Any]:
             "type": "string", "description": "true when this is the stored answer of an earlier request with the "
             "same Idempotency-Key"}}
     responses: dict[str, Any] = {str(op.success_status): success}
+    if op.extra.get("trigger"):
+        poll_headers = {
+            "Location": {"type": "string", "description": "The URL of the next poll, with the trigger's new state"},
+            "Retry-After": {"type": "integer", "description": "Seconds to wait before the next poll"},
+        }
+        success["headers"] = poll_headers
+        responses["202"] = {"description": "Nothing new yet: poll the Location after Retry-After seconds",
+                            "headers": poll_headers}
     if op.extra.get("handshake"):
         responses["200"] = {"description": "The validation token, as text/plain", "schema": {"type": "string"}}
     for status in op.errors:
@@ -323,6 +341,9 @@ def _operation(op: Operation, tenant_ids: tuple[str, ...]) -> dict[str, Any]:
         out["consumes"] = ["application/json"]
     if op.visibility:
         out["x-ms-visibility"] = op.visibility
+    if op.extra.get("trigger"):
+        out["x-ms-trigger"] = "batch"  # the answer holds a list; Split On starts a run per item
+        out["x-ms-trigger-hint"] = op.extra["trigger"]
     return out
 
 

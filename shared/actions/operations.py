@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.actions import filters
 from shared.actions import vocabulary as v
 from shared.streams import STREAMS
 
@@ -84,6 +85,26 @@ VALIDATION_TOKEN = Param(
     "validationToken", "query", "Validation token",
     "Sent by Microsoft Graph when a subscription is created; echoed back as plain text.",
     {"type": "string", "maxLength": 4096}, visibility="internal",
+)
+
+
+
+def filter_param(spec: filters.EnumFilter) -> Param:
+    return Param(spec.name, "query", spec.summary, spec.description(),
+                 {"type": "string", "maxLength": 2000}, visibility="advanced")
+
+
+TRIGGER_STATE = Param(
+    "triggerState", "query", "Trigger state",
+    "Where the trigger stands in the export; Logic Apps keeps it in the Location of each answer. Leave it empty.",
+    {"type": "string", "maxLength": 8192}, visibility="internal",
+)
+TRIGGER_ERRORS = (400, 401, 503)
+TRIGGER_HOW = (
+    "Fires for every new version of {what} the app's export writes (created or updated), each version once, "
+    "without calling Microsoft Graph: it reads the export in Blob Storage, so it lags the export by its schedule "
+    "(EXPORT_SCHEDULE, 5 minutes by default). Starts from the moment the workflow is saved. Filters are optional; "
+    "several values separated by commas match any of them."
 )
 
 READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
@@ -183,6 +204,25 @@ OPERATIONS: tuple[Operation, ...] = (
         "send those again).",
         "dismiss_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
+    ),
+    Operation(
+        "WhenAlertsChange", "triggers_alerts", "GET", "triggers/alerts", "Triggers",
+        "When alerts are created or updated", TRIGGER_HOW.format(what="an alert"),
+        "trigger_alerts", params=(*(filter_param(f) for f in (filters.SEVERITY, filters.ALERT_STATUS,
+                                                               filters.CLASSIFICATION, filters.SERVICE_SOURCE)),
+                                  TENANT, TRIGGER_STATE),
+        success_schema="AlertBatch", success_description="The new versions of alerts", errors=TRIGGER_ERRORS,
+        extra={"trigger": "To see it work now, change an alert in Microsoft Defender and wait for the next export."},
+    ),
+    Operation(
+        "WhenIncidentsChange", "triggers_incidents", "GET", "triggers/incidents", "Triggers",
+        "When incidents are created or updated", TRIGGER_HOW.format(what="an incident"),
+        "trigger_incidents", params=(*(filter_param(f) for f in (filters.SEVERITY, filters.INCIDENT_STATUS,
+                                                                  filters.CLASSIFICATION)),
+                                     TENANT, TRIGGER_STATE),
+        success_schema="IncidentBatch", success_description="The new versions of incidents", errors=TRIGGER_ERRORS,
+        extra={"trigger": "To see it work now, change an incident in Microsoft Defender and wait for the next "
+               "export."},
     ),
     Operation(
         "GetOpenApiDocument", "actions_openapi", "GET", "openapi.json", "Meta", "OpenAPI document",

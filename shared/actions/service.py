@@ -451,6 +451,12 @@ def openapi_document(ctx: Context) -> Answer:
     return Answer(200, document)
 
 
+def _trigger(ctx: Context, stream: str) -> Answer:
+    from shared.actions import triggers
+
+    return triggers.poll(ctx, triggers.ALERTS if stream == "alerts" else triggers.INCIDENTS)
+
+
 _USERS = {"collection": "riskyUsers", "field": "userIds", "what": "user", "kind": "riskyUser"}
 _SPS = {"collection": "riskyServicePrincipals", "field": "servicePrincipalIds", "what": "service principal",
         "kind": "riskyServicePrincipal"}
@@ -471,4 +477,6 @@ HANDLERS: dict[str, Callable[[Context], Answer]] = {
     "confirm_risky_service_principals": _risky_handler(RiskyAction(**_SPS, **_COMPROMISED)),
     "dismiss_risky_service_principals": _risky_handler(RiskyAction(**_SPS, **_DISMISSED)),
     "openapi_document": openapi_document,
+    "trigger_alerts": lambda ctx: _trigger(ctx, "alerts"),
+    "trigger_incidents": lambda ctx: _trigger(ctx, "incidents"),
 }
