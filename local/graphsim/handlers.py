@@ -217,7 +217,7 @@ class GraphApi:
         parts = [b'{"@odata.context":', _json(context)]
         if page.count is not None:
             parts += [b',"@odata.count":', str(page.count).encode()]
-        if page.next_pos is not None:
+        if page.next_pos is not None and (self.config.alerts_next_link or spec is not R.ALERTS):
             token = encode_token(replace(state, pos=page.next_pos))
             parts += [b',"@odata.nextLink":', _json(f"{req.base_url}/{req.version}/{spec.path}?$skiptoken={token}")]
         parts.append(b',"value":[')

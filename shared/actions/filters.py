@@ -64,7 +64,8 @@ DETECTION_SOURCE = EnumFilter("detectionSource", DETECTION_SOURCES, "Detection s
 
 
 def enum_values(params: Mapping[str, str], spec: EnumFilter) -> tuple[str, ...]:
-    """The canonical values of a comma-separated filter parameter; () when the parameter is absent or empty."""
+    """The canonical values of a comma-separated filter parameter, in the vocabulary's order; () when the parameter
+    is absent or empty."""
     raw = params.get(spec.name)
     if raw is None or not raw.strip():
         return ()
@@ -89,7 +90,7 @@ def enum_values(params: Mapping[str, str], spec: EnumFilter) -> tuple[str, ...]:
             errors=[{"field": spec.name, "message": f"{shown(u)} is not allowed", "allowed": list(spec.vocabulary)}
                     for u in unknown[:20]],
         )
-    return tuple(values)
+    return tuple(value for value in spec.vocabulary if value in values)  # one order, whatever the caller's
 
 
 def matches(item: Mapping[str, object], field_name: str, wanted: tuple[str, ...]) -> bool:

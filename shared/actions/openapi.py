@@ -242,6 +242,22 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
                             "x-ms-summary": "Results"},
             },
         },
+        "AlertList": {
+            "type": "object",
+            "properties": {
+                "value": {"type": "array", "items": {"$ref": "#/definitions/Alert"}, "x-ms-summary": "Alerts"},
+                "nextLink": _string("Next page", "The URL of the next page; absent on the last page."),
+                "continuationToken": _string("Continuation token", "Send it to read the next page."),
+            },
+        },
+        "IncidentList": {
+            "type": "object",
+            "properties": {
+                "value": {"type": "array", "items": {"$ref": "#/definitions/Incident"}, "x-ms-summary": "Incidents"},
+                "nextLink": _string("Next page", "The URL of the next page; absent on the last page."),
+                "continuationToken": _string("Continuation token", "Send it to read the next page."),
+            },
+        },
         "AlertBatch": {
             "type": "object",
             "properties": {"value": {"type": "array", "items": {"$ref": "#/definitions/Alert"},
@@ -341,6 +357,8 @@ def _operation(op: Operation, tenant_ids: tuple[str, ...]) -> dict[str, Any]:
         out["consumes"] = ["application/json"]
     if op.visibility:
         out["x-ms-visibility"] = op.visibility
+    if op.extra.get("pageable"):
+        out["x-ms-pageable"] = {"nextLinkName": "nextLink"}  # Logic Apps' Pagination setting follows it
     if op.extra.get("trigger"):
         out["x-ms-trigger"] = "batch"  # the answer holds a list; Split On starts a run per item
         out["x-ms-trigger-hint"] = op.extra["trigger"]

@@ -107,6 +107,33 @@ TRIGGER_HOW = (
     "several values separated by commas match any of them."
 )
 
+
+
+def _time_param(name: str, summary: str, what: str) -> Param:
+    return Param(name, "query", summary, f"{what} (ISO 8601, e.g. 2026-11-01T00:00:00Z).",
+                 {"type": "string", "format": "date-time", "maxLength": 40}, visibility="advanced")
+
+
+LIST_FILTERS = (
+    Param("assignedTo", "query", "Assigned to", "Only items assigned to this owner (exact match, e.g. a user "
+          "principal name).", {"type": "string", "maxLength": v.MAX_ASSIGNED_TO_CHARS}, visibility="advanced"),
+    _time_param("createdAfter", "Created after", "Only items created at or after this time"),
+    _time_param("createdBefore", "Created before", "Only items created before this time"),
+    _time_param("updatedAfter", "Updated after", "Only items last updated at or after this time"),
+    _time_param("updatedBefore", "Updated before", "Only items last updated before this time"),
+    Param("top", "query", "Page size", "Items per page, 1 to 1000 (default 100).",
+          {"type": "integer", "minimum": 1, "maximum": 1000}, visibility="advanced"),
+)
+CONTINUATION = Param(
+    "continuationToken", "query", "Continuation token",
+    "From the previous page's answer; send it with the same filters to read the next page. Logic Apps follows "
+    "nextLink on its own when Pagination is on.", {"type": "string", "maxLength": 8192}, visibility="advanced",
+)
+LIST_HOW = (
+    " Filters are optional and combine with and; several values of one filter, separated by commas, combine with "
+    "or. One Microsoft Graph call per page; the answer's nextLink (and continuationToken) reads the next page."
+)
+
 READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
 LIST_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
@@ -204,6 +231,44 @@ OPERATIONS: tuple[Operation, ...] = (
         "send those again).",
         "dismiss_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
+    ),
+    Operation(
+        "ListAlerts", "actions_list_alerts", "GET", "alerts", "Alerts", "List alerts",
+        "Finds alerts (alerts_v2) across every Defender product by severity, status, service source, detection "
+        "source, owner, classification, time and incident." + LIST_HOW,
+        "list_alerts", params=(
+            *(filter_param(f) for f in (filters.SEVERITY, filters.ALERT_STATUS, filters.SERVICE_SOURCE,
+                                        filters.DETECTION_SOURCE, filters.CLASSIFICATION)),
+            *LIST_FILTERS,
+            Param("incidentId", "query", "Incident id", "Only the alerts of this incident (read in one call; no "
+                  "paging).", {"type": "string", "pattern": v.ENTITY_ID_PATTERN, "maxLength": v.MAX_ENTITY_ID_CHARS},
+                  visibility="advanced"),
+            CONTINUATION, TENANT,
+        ),
+        success_schema="AlertList", success_description="A page of alerts", errors=READ_ERRORS,
+        extra={"pageable": True},
+    ),
+    Operation(
+        "ListIncidents", "actions_list_incidents", "GET", "incidents", "Incidents", "List incidents",
+        "Finds incidents by severity, status, owner, classification and time." + LIST_HOW,
+        "list_incidents", params=(
+            *(filter_param(f) for f in (filters.SEVERITY, filters.INCIDENT_STATUS, filters.CLASSIFICATION)),
+            *LIST_FILTERS, CONTINUATION, TENANT,
+        ),
+        success_schema="IncidentList", success_description="A page of incidents", errors=READ_ERRORS,
+        extra={"pageable": True},
+    ),
+    Operation(
+        "ListIncidentAlerts", "actions_list_incident_alerts", "GET", "incidents/{incidentId}/alerts", "Incidents",
+        "List alerts of an incident",
+        "The alerts of one incident, in one Microsoft Graph call, optionally filtered like List alerts.",
+        "list_incident_alerts", params=(
+            INCIDENT_ID,
+            *(filter_param(f) for f in (filters.SEVERITY, filters.ALERT_STATUS, filters.SERVICE_SOURCE,
+                                        filters.DETECTION_SOURCE, filters.CLASSIFICATION)),
+            *LIST_FILTERS[:5], TENANT,
+        ),
+        success_schema="AlertList", success_description="The alerts of the incident", errors=READ_ERRORS,
     ),
     Operation(
         "WhenAlertsChange", "triggers_alerts", "GET", "triggers/alerts", "Triggers",

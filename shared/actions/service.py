@@ -89,12 +89,13 @@ class Context:
 
     def graph(self, method: str, path: str, *, target: str, permission: str, or_permission: str = "",
               json_body: Any = None, family: RateFamily = RateFamily.SECURITY,
-              idempotent: bool | None = None) -> GraphResponse:
+              idempotent: bool | None = None, params: dict[str, str] | None = None) -> GraphResponse:
         from shared.graph_client import GraphError
 
         tenant = self.tenant  # validated before any call
         try:
-            return self.client.request(method, path, json_body=json_body, family=family, idempotent=idempotent)
+            return self.client.request(method, path, params=params, json_body=json_body, family=family,
+                                       idempotent=idempotent)
         except GraphError as exc:
             log.info("Graph error for %s in tenant %s: %s", target, tenant, exc)
             raise graph_problem(exc, target=target, permission=permission, or_permission=or_permission) from None
@@ -451,6 +452,15 @@ def openapi_document(ctx: Context) -> Answer:
     return Answer(200, document)
 
 
+def _list(ctx: Context, what: str) -> Answer:
+    from shared.actions import queries
+
+    if what == "incident_alerts":
+        incident_id = validation.entity_id(ctx.call.route_params.get("incidentId"), "incident")
+        return queries.list_items(ctx, queries.ALERTS, incident_id)
+    return queries.list_items(ctx, queries.ALERTS if what == "alerts" else queries.INCIDENTS)
+
+
 def _trigger(ctx: Context, stream: str) -> Answer:
     from shared.actions import triggers
 
@@ -477,6 +487,9 @@ HANDLERS: dict[str, Callable[[Context], Answer]] = {
     "confirm_risky_service_principals": _risky_handler(RiskyAction(**_SPS, **_COMPROMISED)),
     "dismiss_risky_service_principals": _risky_handler(RiskyAction(**_SPS, **_DISMISSED)),
     "openapi_document": openapi_document,
+    "list_alerts": lambda ctx: _list(ctx, "alerts"),
+    "list_incidents": lambda ctx: _list(ctx, "incidents"),
+    "list_incident_alerts": lambda ctx: _list(ctx, "incident_alerts"),
     "trigger_alerts": lambda ctx: _trigger(ctx, "alerts"),
     "trigger_incidents": lambda ctx: _trigger(ctx, "incidents"),
 }
