@@ -258,6 +258,18 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
                 "continuationToken": _string("Continuation token", "Send it to read the next page."),
             },
         },
+        "JobProgress": {
+            "type": "object",
+            "properties": {
+                "id": _string("Job id"),
+                "status": _string("Status", "running or done"),
+                "operation": _string("Operation"),
+                "requested": {"type": "integer", "x-ms-summary": "Ids requested"},
+                "done": {"type": "integer", "x-ms-summary": "Ids done"},
+                "created": _string("Created"),
+                "updated": _string("Updated"),
+            },
+        },
         "AlertBatch": {
             "type": "object",
             "properties": {"value": {"type": "array", "items": {"$ref": "#/definitions/Alert"},
@@ -326,6 +338,11 @@ def _operation(op: Operation, tenant_ids: tuple[str, ...]) -> dict[str, Any]:
             "type": "string", "description": "true when this is the stored answer of an earlier request with the "
             "same Idempotency-Key"}}
     responses: dict[str, Any] = {str(op.success_status): success}
+    if op.extra.get("async") or op.extra.get("jobStatus"):
+        responses["202"] = {"description": "Accepted: the work goes on; poll the Location after Retry-After seconds",
+                            "schema": {"$ref": "#/definitions/JobProgress"},
+                            "headers": {"Location": {"type": "string", "description": "The job's status URL"},
+                                        "Retry-After": {"type": "integer", "description": "Seconds to wait"}}}
     if op.extra.get("trigger"):
         poll_headers = {
             "Location": {"type": "string", "description": "The URL of the next poll, with the trigger's new state"},

@@ -134,6 +134,19 @@ LIST_HOW = (
     "or. One Microsoft Graph call per page; the answer's nextLink (and continuationToken) reads the next page."
 )
 
+PREFER_ASYNC = Param(
+    "Prefer", "header", "Respond asynchronously",
+    "respond-async: a request with more ids than one Microsoft Graph call takes is answered at once with 202 and a "
+    "Location to poll (Logic Apps follows it on its own) and runs in the background, up to 5,000 ids.",
+    {"type": "string", "enum": ["respond-async"]}, visibility="advanced",
+)
+JOB_ID = Param(
+    "jobId", "path", "Job id", "From the Location of a 202 answer.",
+    {"type": "string", "pattern": "^[0-9a-f]{32}$"}, required=True,
+)
+ASYNC_HOW = (" With Prefer: respond-async, a larger request answers 202 at once and its Location gives the same "
+             "answer when the work is done (up to 5,000 ids; the same request sent again joins the same job).")
+
 READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
 LIST_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
@@ -168,9 +181,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "Applies the same change to up to ACTIONS_MAX_BULK_IDS alerts, 20 per Graph $batch call within the app's "
         "Graph rate budget, and answers with a result per id (updated, notFound, failed with the reason, or "
         "notAttempted when ACTIONS_BULK_TIME_BUDGET_SECONDS ran out: send those again). When nothing was updated and "
-        "every id failed for the same reason, the answer is that error instead.",
-        "bulk_update_alerts", write=True, params=(TENANT,), body="BulkUpdateRequest", success_schema="BulkResult",
-        success_description="A result per alert id", errors=LIST_ERRORS,
+        "every id failed for the same reason, the answer is that error instead." + ASYNC_HOW,
+        "bulk_update_alerts", write=True, params=(TENANT, PREFER_ASYNC),
+        body="BulkUpdateRequest", success_schema="BulkResult",
+        success_description="A result per alert id", errors=LIST_ERRORS, extra={"async": True},
     ),
     Operation(
         "GetIncident", "actions_get_incident", "GET", "incidents/{incidentId}", "Incidents", "Get an incident",
@@ -200,18 +214,20 @@ OPERATIONS: tuple[Operation, ...] = (
         "Risky users", "Confirm users compromised",
         "Marks the users as compromised in Entra ID Protection (their risk becomes high), 60 per Graph call. "
         "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again).",
-        "confirm_risky_users", write=True, params=(TENANT,), body="RiskyUsersRequest", success_schema="RiskyResult",
-        success_description="A result per user id", errors=LIST_ERRORS,
+        "send those again)." + ASYNC_HOW,
+        "confirm_risky_users", write=True, params=(TENANT, PREFER_ASYNC),
+        body="RiskyUsersRequest", success_schema="RiskyResult",
+        success_description="A result per user id", errors=LIST_ERRORS, extra={"async": True},
     ),
     Operation(
         "DismissRiskyUsers", "actions_dismiss_risky_users", "POST", "risky-users/dismiss", "Risky users",
         "Dismiss user risk",
         "Dismisses the risk of the users in Entra ID Protection (their risk becomes none), 60 per Graph call. "
         "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again).",
-        "dismiss_risky_users", write=True, params=(TENANT,), body="RiskyUsersRequest", success_schema="RiskyResult",
-        success_description="A result per user id", errors=LIST_ERRORS,
+        "send those again)." + ASYNC_HOW,
+        "dismiss_risky_users", write=True, params=(TENANT, PREFER_ASYNC),
+        body="RiskyUsersRequest", success_schema="RiskyResult",
+        success_description="A result per user id", errors=LIST_ERRORS, extra={"async": True},
     ),
     Operation(
         "ConfirmRiskyServicePrincipalsCompromised", "actions_confirm_risky_sps", "POST",
@@ -219,18 +235,22 @@ OPERATIONS: tuple[Operation, ...] = (
         "Confirm service principals compromised",
         "Marks the service principals as compromised in Entra ID Protection, 60 per Graph call. Answers with a "
         "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again).",
-        "confirm_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
+        "send those again)." + ASYNC_HOW,
+        "confirm_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC),
+        body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
+        extra={"async": True},
     ),
     Operation(
         "DismissRiskyServicePrincipals", "actions_dismiss_risky_sps", "POST", "risky-service-principals/dismiss",
         "Risky service principals", "Dismiss service principal risk",
         "Dismisses the risk of the service principals in Entra ID Protection, 60 per Graph call. Answers with a "
         "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again).",
-        "dismiss_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
+        "send those again)." + ASYNC_HOW,
+        "dismiss_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC),
+        body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
+        extra={"async": True},
     ),
     Operation(
         "ListAlerts", "actions_list_alerts", "GET", "alerts", "Alerts", "List alerts",
@@ -269,6 +289,13 @@ OPERATIONS: tuple[Operation, ...] = (
             *LIST_FILTERS[:5], TENANT,
         ),
         success_schema="AlertList", success_description="The alerts of the incident", errors=READ_ERRORS,
+    ),
+    Operation(
+        "GetJob", "actions_get_job", "GET", "jobs/{jobId}", "Jobs", "Result of an asynchronous request",
+        "202 while the request runs (with Location and Retry-After), then the answer the request itself would have "
+        "given: 200 with a result per id, or the error every id failed with.",
+        "get_job", params=(JOB_ID,), success_schema=None, success_description="The request's answer",
+        errors=(400, 401, 403, 404, 429, 502, 503, 504), extra={"jobStatus": True},
     ),
     Operation(
         "WhenAlertsChange", "triggers_alerts", "GET", "triggers/alerts", "Triggers",
