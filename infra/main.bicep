@@ -192,6 +192,9 @@ var webhookQueueName = 'graph-notifications'
 // The Functions queue trigger moves a message that keeps failing to <queue>-poison.
 var webhookPoisonQueueName = '${webhookQueueName}-poison'
 var exportEventsQueueName = 'graph-export-events'
+// Asynchronous bulk requests (JOB_QUEUE in shared/actions/jobs.py) and their poison queue.
+var jobQueueName = 'action-jobs'
+var jobPoisonQueueName = '${jobQueueName}-poison'
 
 var dataContainerNames = [
   exportContainerName
@@ -201,6 +204,8 @@ var dataContainerNames = [
 var appQueueNames = [
   webhookQueueName
   webhookPoisonQueueName
+  jobQueueName
+  jobPoisonQueueName
 ]
 
 // --- Microsoft Graph application permissions of the managed identity (least privilege).

@@ -157,8 +157,11 @@ def _status_url(ctx: Context, job_id: str) -> str:
 
 
 def _progress(job: Job) -> dict[str, Any]:
-    return {"id": job.id, "status": "done" if job.answer else "running", "operation": job.operation,
-            "requested": len(job.ids), "done": len(job.results), "created": job.created, "updated": job.updated}
+    progress = {"id": job.id, "status": "done" if job.answer else "running", "operation": job.operation,
+                "requested": len(job.ids), "done": len(job.results), "created": job.created, "updated": job.updated}
+    if job.last_error and not job.answer:
+        progress["lastError"] = job.last_error  # the worker retries; after 5 failed deliveries it gives up
+    return progress
 
 
 def accept(ctx: Context) -> Answer | None:
@@ -256,6 +259,16 @@ def _finish(job: Job, kind: AsyncKind) -> None:
         job.answer = {"status": problem.status, "body": problem.body(), "headers": problem.headers, "problem": True}
 
 
+def _save_quietly(store: JobStore, job: Job, etag: str) -> None:
+    """Record a failure in the job (shown by its status URL), if storage allows."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        store.save(job, etag)
+    except AzureError as exc:
+        log.warning("Could not record the failure of job %s: %s", job.id, exc)
+
+
 def work(settings: Settings, job_id: str, *, budget_seconds: float = WORKER_BUDGET_SECONDS,
          clock: Any = time.monotonic) -> bool:
     """Advance a job for up to `budget_seconds`. True when more is left (queue a message to continue)."""
@@ -279,7 +292,13 @@ def work(settings: Settings, job_id: str, *, budget_seconds: float = WORKER_BUDG
         deadline = clock() + budget_seconds
         while job.remaining and clock() < deadline:
             ids = job.remaining[:SLICE_IDS]
-            for result in _run_slice(settings, job, kind, ids, deadline - clock()):
+            try:
+                results = _run_slice(settings, job, kind, ids, deadline - clock())
+            except Exception as exc:  # storage (the audit trail) or a bug: the queue delivers the message again
+                job.last_error = f"{_now()} {type(exc).__name__}: {exc}"[:500]
+                _save_quietly(store, job, etag)
+                raise
+            for result in results:
                 if result.get("result") != "notAttempted" and result.get("id") in ids:
                     job.results[str(result["id"])] = result
             if not job.remaining:

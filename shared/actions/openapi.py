@@ -268,6 +268,7 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
                 "done": {"type": "integer", "x-ms-summary": "Ids done"},
                 "created": _string("Created"),
                 "updated": _string("Updated"),
+                "lastError": _string("Last error", "Why the worker's last attempt failed (it is retried)"),
             },
         },
         "AlertBatch": {

@@ -140,6 +140,13 @@ PREFER_ASYNC = Param(
     "Location to poll (Logic Apps follows it on its own) and runs in the background, up to 5,000 ids.",
     {"type": "string", "enum": ["respond-async"]}, visibility="advanced",
 )
+JOB_KEY = Param(
+    "Idempotency-Key", "header", "Idempotency key",
+    "With respond-async: the same request with the same key (or, without a key, on the same UTC day) joins the job "
+    "it started instead of starting another. Use a new key to run the same change again on purpose.",
+    {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
+    visibility="advanced",
+)
 JOB_ID = Param(
     "jobId", "path", "Job id", "From the Location of a 202 answer.",
     {"type": "string", "pattern": "^[0-9a-f]{32}$"}, required=True,
@@ -182,7 +189,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Graph rate budget, and answers with a result per id (updated, notFound, failed with the reason, or "
         "notAttempted when ACTIONS_BULK_TIME_BUDGET_SECONDS ran out: send those again). When nothing was updated and "
         "every id failed for the same reason, the answer is that error instead." + ASYNC_HOW,
-        "bulk_update_alerts", write=True, params=(TENANT, PREFER_ASYNC),
+        "bulk_update_alerts", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
         body="BulkUpdateRequest", success_schema="BulkResult",
         success_description="A result per alert id", errors=LIST_ERRORS, extra={"async": True},
     ),
@@ -215,7 +222,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Marks the users as compromised in Entra ID Protection (their risk becomes high), 60 per Graph call. "
         "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
         "send those again)." + ASYNC_HOW,
-        "confirm_risky_users", write=True, params=(TENANT, PREFER_ASYNC),
+        "confirm_risky_users", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
         body="RiskyUsersRequest", success_schema="RiskyResult",
         success_description="A result per user id", errors=LIST_ERRORS, extra={"async": True},
     ),
@@ -225,7 +232,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Dismisses the risk of the users in Entra ID Protection (their risk becomes none), 60 per Graph call. "
         "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
         "send those again)." + ASYNC_HOW,
-        "dismiss_risky_users", write=True, params=(TENANT, PREFER_ASYNC),
+        "dismiss_risky_users", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
         body="RiskyUsersRequest", success_schema="RiskyResult",
         success_description="A result per user id", errors=LIST_ERRORS, extra={"async": True},
     ),
@@ -236,7 +243,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Marks the service principals as compromised in Entra ID Protection, 60 per Graph call. Answers with a "
         "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
         "send those again)." + ASYNC_HOW,
-        "confirm_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC),
+        "confirm_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
         body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
         extra={"async": True},
@@ -247,7 +254,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Dismisses the risk of the service principals in Entra ID Protection, 60 per Graph call. Answers with a "
         "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
         "send those again)." + ASYNC_HOW,
-        "dismiss_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC),
+        "dismiss_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
         body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
         extra={"async": True},
