@@ -56,7 +56,7 @@ class Running:
         return response
 
     def batch_calls(self, since: int) -> int:
-        return sum(1 for r in self.stack.sim.request_log[since:] if r.path.endswith("/$batch"))
+        return sum(1 for r in self.stack.sim.request_log[since:] if r.path.endswith("/$batch") and not r.in_batch)
 
     def audit_lines(self, operation: str) -> list[dict]:
         service = BlobServiceClient.from_connection_string(self.stack.azurite.connection_string)
