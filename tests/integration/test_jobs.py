@@ -68,15 +68,6 @@ class Running:
         return [line for line in lines if line.get("operation") == operation]
 
 
-def settled(sim) -> int:
-    length = len(sim.request_log)
-    while True:
-        time.sleep(0.05)
-        if len(sim.request_log) == length:
-            return length
-        length = len(sim.request_log)
-
-
 @pytest.fixture(scope="module")
 def running() -> Iterator[Running]:
     with LocalStack(SimConfig(alerts=3700, throttle=False, seed=41, evidence_kb=0.2)) as stack:
@@ -95,7 +86,7 @@ def running() -> Iterator[Running]:
 
 def test_a_bulk_resolve_of_3000_alerts_completes_through_the_async_pattern(running: Running):
     ids = running.take(3000)
-    since = settled(running.stack.sim)
+    since = running.stack.sim.settled_log_length()
     started = time.monotonic()
     body = {"ids": ids, "changes": {"status": "resolved"}}
     accepted = running.call("POST", "alerts/bulk-update", body, ASYNC)
@@ -120,11 +111,11 @@ def test_a_bulk_resolve_of_3000_alerts_completes_through_the_async_pattern(runni
     print(f"\n3000 alerts resolved through the async pattern in {seconds:.1f} s")
 
     # The same request again (a retry) joins the finished job: same Location, stored answer, no Graph call.
-    since = settled(running.stack.sim)
+    since = running.stack.sim.settled_log_length()
     again = running.call("POST", "alerts/bulk-update", body, ASYNC)
     assert again.status_code == 202 and again.headers["Location"] == location
     assert running.follow(again).json() == result
-    assert settled(running.stack.sim) == since
+    assert running.stack.sim.settled_log_length() == since
 
 
 def test_a_job_survives_a_worker_that_dies(running: Running):
@@ -151,7 +142,7 @@ def test_a_job_survives_a_worker_that_dies(running: Running):
         assert progress.status_code == 202 and progress.json()["done"] == SLICE_IDS
     finally:
         quiet.stop()
-    since = settled(running.stack.sim)
+    since = running.stack.sim.settled_log_length()
     running.host = DevHost(function_app.app, running.env).start()  # the worker comes back and takes the message
     location = running.host.url(f"jobs/{job_id}")
     final = running.follow(requests.get(location, headers={"x-functions-key": running.host.key}, timeout=60))

@@ -7,7 +7,6 @@ the app, and a poll costs no Graph call.
 from __future__ import annotations
 
 import base64
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -103,17 +102,6 @@ class LogicApp:
         self.location = host.url(self.path) + "?" + urlsplit(self.location).query
 
 
-def settled_log_length(sim) -> int:
-    """The length of the simulator's request log once earlier requests are in it (it logs a request just after
-    answering it)."""
-    length = len(sim.request_log)
-    while True:
-        time.sleep(0.05)
-        if len(sim.request_log) == length:
-            return length
-        length = len(sim.request_log)
-
-
 def versions(items: list[dict]) -> Counter:
     return Counter((item["id"], item["lastUpdateDateTime"]) for item in items)
 
@@ -138,9 +126,9 @@ def test_triggers_deliver_each_version_once_with_filters_across_a_restart(runnin
     sim.update_alerts(tenant, count=40)
     running.export("alerts")
     running.export("incidents")
-    graph_calls_before = settled_log_length(sim)
+    graph_calls_before = sim.settled_log_length()
     assert every_alert.drain() >= 2 and high.drain() >= 1 and incidents.drain() >= 1
-    assert settled_log_length(sim) == graph_calls_before  # polls read Blob Storage only
+    assert sim.settled_log_length() == graph_calls_before  # polls read Blob Storage only
 
     # Restart: a new host (new port, new process state, the signing key read back from storage).
     running.host.stop()
@@ -151,10 +139,10 @@ def test_triggers_deliver_each_version_once_with_filters_across_a_restart(runnin
     sim.add_alerts(tenant, 30)
     sim.update_alerts(tenant, count=20, same_timestamp=True)
     running.export("alerts")
-    graph_calls_before = settled_log_length(sim)
+    graph_calls_before = sim.settled_log_length()
     for trigger in triggers:
         trigger.drain()
-    assert settled_log_length(sim) == graph_calls_before
+    assert sim.settled_log_length() == graph_calls_before
 
     export = read_export(running.engine.exports, "alerts", tenant)
     new_versions = versions(export.records[exported_before:])
