@@ -523,7 +523,7 @@ HANDLERS: dict[str, Callable[[Context], Answer]] = {
     "list_alerts": lambda ctx: _list(ctx, "alerts"),
     "list_incidents": lambda ctx: _list(ctx, "incidents"),
     "list_incident_alerts": lambda ctx: _list(ctx, "incident_alerts"),
-    "get_job": lambda ctx: _job_status(ctx),
+    "get_job": _job_status,
     "trigger_alerts": lambda ctx: _trigger(ctx, "alerts"),
     "trigger_incidents": lambda ctx: _trigger(ctx, "incidents"),
 }
