@@ -220,3 +220,31 @@ def test_bad_filters_are_refused_with_the_allowed_values(running: Stack, params,
                             headers={"x-functions-key": running.host.key}, timeout=60)
     assert response.status_code == 400 and response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["errors"][0]["field"] == field
+
+
+def test_one_trigger_covers_every_tenant_or_the_one_asked_for():
+    with LocalStack(SimConfig(alerts=50, tenants=2, throttle=False, seed=29)) as stack:
+        sim = stack.sim
+        assert sim is not None
+        first, second = sim.tenants
+        env = stack.env(EXPORT_STREAMS="alerts", GRAPH_SECURITY_REQUESTS_PER_MINUTE="100000")
+        engine = ExportEngine(stack.settings(EXPORT_STREAMS="alerts", GRAPH_SECURITY_REQUESTS_PER_MINUTE="100000"))
+        assert {s.status for s in engine.run_all()} == {"ok"}
+        with DevHost(function_app.app, env) as host:
+            both = LogicApp(host, "triggers/alerts")
+            only_second = LogicApp(host, "triggers/alerts", {"tenant": second})
+            for trigger in (both, only_second):
+                assert trigger.poll().status_code == 202
+            added = {first: set(sim.add_alerts(first, 7)), second: set(sim.add_alerts(second, 9))}
+            assert {s.status for s in engine.run_all()} == {"ok"}
+            both.drain()
+            only_second.drain()
+            incidents = LogicApp(host, "triggers/incidents")  # incidents are not exported here
+            response = requests.get(host.url(incidents.path), headers={"x-functions-key": host.key}, timeout=60)
+            assert response.status_code == 400 and "EXPORT_STREAMS" in response.json()["detail"]
+        assert host.errors == []
+    by_tenant = Counter((item["tenantId"], item["id"]) for item in both.fired)
+    assert max(by_tenant.values()) == 1
+    assert {i for t, i in by_tenant if t == first} == added[first]
+    assert {i for t, i in by_tenant if t == second} == added[second]
+    assert {item["id"] for item in only_second.fired} == added[second]
