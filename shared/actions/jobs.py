@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from shared.actions import validation
+from shared.actions.errors import storage_problem
 from shared.actions.operations import Operation
 from shared.problems import Problem
 
@@ -187,12 +188,13 @@ def accept(ctx: Context) -> Answer | None:
     now = _now()
     job = Job(job_id, ctx.op.operation_id, ctx.op.handler, tenant, ctx.caller, request, ids, created=now,
               updated=now)
-    store = JobStore(ctx.settings)
-    created = store.create(job)
-    if not created:
-        loaded = store.load(job_id)
-        if loaded is not None:
-            job = loaded[0]
+    with storage_problem("the job record"):  # nothing is queued without the record
+        store = JobStore(ctx.settings)
+        created = store.create(job)
+        if not created:
+            loaded = store.load(job_id)
+            if loaded is not None:
+                job = loaded[0]
     log.info("Job %s (%s, %d ids, tenant %s) %s", job_id, ctx.op.operation_id, len(ids), tenant,
              "accepted" if created else "already exists: this is a repeat of its request")
     headers = {"Location": _status_url(ctx, job_id), "Retry-After": str(POLL_SECONDS)}
@@ -211,7 +213,8 @@ def status(ctx: Context) -> Answer:
     if len(job_id) != JOB_ID_LENGTH or not all(c in "0123456789abcdef" for c in job_id):
         raise Problem(400, "Invalid job id", f"{validation.shown(job_id)} is not a job id (32 hex digits from the "
                       "Location of a 202 answer).")
-    loaded = JobStore(ctx.settings).load(job_id)
+    with storage_problem("the job record"):
+        loaded = JobStore(ctx.settings).load(job_id)
     if loaded is None:
         raise Problem(404, "Not found", f"There is no job {job_id}.")
     job = loaded[0]

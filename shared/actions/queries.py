@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from shared.actions import filters, validation
 from shared.actions import vocabulary as v
+from shared.actions.errors import storage_problem
 from shared.actions.operations import PERMISSION
 from shared.actions.tokens import open_sealed, seal, signing_key
 from shared.problems import Problem
@@ -287,7 +288,8 @@ def list_items(ctx: Context, spec: ListSpec, incident_id: str | None = None) -> 
     if query.incident_id is not None:
         return _alerts_of_incident(ctx, query)
 
-    key = signing_key(ctx.settings)
+    with storage_problem("the continuation key"):
+        key = signing_key(ctx.settings)
     purpose = f"list:{spec.kind}"
     previous = None
     if params.get(TOKEN_PARAMETER):

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from shared.actions import filters
+from shared.actions.errors import storage_problem
 from shared.actions.tokens import open_sealed, seal, signing_key
 from shared.actions.validation import shown
 from shared.problems import Problem
@@ -203,16 +204,21 @@ def _load_state(key: bytes, ctx: Context, spec: TriggerSpec) -> dict[str, Positi
 
 
 def poll(ctx: Context, spec: TriggerSpec) -> Answer:
-    from shared.actions.service import Answer
-    from shared.checkpoints import CheckpointStore
-    from shared.storage import Patience, blob_service
-
     if spec.stream not in ctx.settings.export_streams:
         raise Problem(400, "Stream not exported",
                       f"This trigger reads the export of {spec.what}, which this app does not run: add {spec.stream} "
                       f"to EXPORT_STREAMS (now {shown(','.join(ctx.settings.export_streams))}).")
     wanted = {f.name: filters.enum_values(ctx.call.params, f) for f in spec.filters}
     tenants = _tenants(ctx)
+    with storage_problem(f"the {spec.what} trigger"):
+        return _poll(ctx, spec, wanted, tenants)
+
+
+def _poll(ctx: Context, spec: TriggerSpec, wanted: dict[str, tuple[str, ...]], tenants: tuple[str, ...]) -> Answer:
+    from shared.actions.service import Answer
+    from shared.checkpoints import CheckpointStore
+    from shared.storage import Patience, blob_service
+
     key = signing_key(ctx.settings)
     state = _load_state(key, ctx, spec)
 

@@ -7,8 +7,12 @@ the app, and a poll costs no Graph call.
 from __future__ import annotations
 
 import base64
+import re
+import socket
+import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -248,3 +252,27 @@ def test_one_trigger_covers_every_tenant_or_the_one_asked_for():
     assert {i for t, i in by_tenant if t == first} == added[first]
     assert {i for t, i in by_tenant if t == second} == added[second]
     assert {item["id"] for item in only_second.fired} == added[second]
+
+
+def test_a_storage_outage_is_a_503_to_retry_not_a_500(running: Stack):
+    with socket.socket() as probe:  # a port nobody listens on: the storage account is unreachable
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    storage = re.sub(r"(Endpoint=https?://127\.0\.0\.1:)\d+", rf"\g<1>{dead}", running.env["BRIDGE_STORAGE"])
+    assert storage != running.env["BRIDGE_STORAGE"]
+    with DevHost(function_app.app, {**running.env, "BRIDGE_STORAGE": storage}, run_queue_triggers=False) as host:
+        key = {"x-functions-key": host.key}
+        calls = [
+            lambda: requests.get(host.url("triggers/alerts"), headers=key, timeout=60),
+            lambda: requests.get(host.url("alerts"), headers=key, timeout=60),
+            lambda: requests.get(host.url("jobs/" + "0" * 32), headers=key, timeout=60),
+            lambda: requests.post(host.url("risky-users/dismiss"), headers={**key, "Prefer": "respond-async"},
+                                  json={"userIds": [str(uuid.UUID(int=i)) for i in range(61)]}, timeout=60),
+        ]
+        with ThreadPoolExecutor(len(calls)) as pool:  # each waits out the storage client's quick retries
+            answers = list(pool.map(lambda call: call(), calls))
+        assert host.errors == [], [e.traceback for e in host.errors]
+    for response in answers:
+        assert response.status_code == 503, response.text
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.json()["title"] == "Storage unavailable" and response.headers["Retry-After"] == "30"
