@@ -452,12 +452,3 @@ def test_every_parameter_is_documented():
     names = [declaration_name(d) for d, _ in declarations]
     undocumented = [name for name in names if f"| `{name}`" not in doc]
     assert not undocumented, f"parameters missing from the README's parameter table: {undocumented}"
-
-
-def test_the_job_queue_is_created_and_granted():
-    from shared.actions.jobs import JOB_QUEUE
-
-    bicep = (INFRA / "main.bicep").read_text()
-    assert f"var jobQueueName = '{JOB_QUEUE}'" in bicep
-    queues = bicep[bicep.index("var appQueueNames = ["):]
-    assert "jobQueueName" in queues[:queues.index("]")] and "jobPoisonQueueName" in queues[:queues.index("]")]
