@@ -9,8 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.http import handle, json_response
-from shared.actions.jobs import JOB_QUEUE
-from shared.actions.operations import SERVED_HERE, Operation
+from shared.actions.operations import JOB_QUEUE, SERVED_HERE, Operation
 from shared.actions.validation import HttpCall
 
 bp = func.Blueprint()

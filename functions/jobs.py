@@ -8,7 +8,7 @@ import logging
 
 import azure.functions as func
 
-from shared.actions.jobs import JOB_QUEUE
+from shared.actions.operations import JOB_QUEUE
 
 log = logging.getLogger("graph_security_bridge.actions")
 

@@ -192,7 +192,7 @@ var webhookQueueName = 'graph-notifications'
 // The Functions queue trigger moves a message that keeps failing to <queue>-poison.
 var webhookPoisonQueueName = '${webhookQueueName}-poison'
 var exportEventsQueueName = 'graph-export-events'
-// Asynchronous bulk requests (JOB_QUEUE in shared/actions/jobs.py) and their poison queue.
+// Asynchronous bulk requests (JOB_QUEUE in shared/actions/operations.py) and their poison queue.
 var jobQueueName = 'action-jobs'
 var jobPoisonQueueName = '${jobQueueName}-poison'
 

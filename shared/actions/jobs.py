@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from shared.actions import validation
-from shared.actions.errors import storage_problem
 from shared.actions.operations import Operation
 from shared.problems import Problem
 
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("graph_security_bridge.actions")
 
-JOB_QUEUE = "action-jobs"  # the queue of the job worker (functions/jobs.py)
 MAX_ASYNC_IDS = 5000  # ids one asynchronous request may hold (the synchronous limit is ACTIONS_MAX_BULK_IDS)
 # Ids per handler run in the worker; progress is saved after each. 100 alerts take about 40 s at Graph's default
 # budget of 150 requests a minute, within the job lease (shared.leases renews it before each save).
@@ -188,6 +186,8 @@ def accept(ctx: Context) -> Answer | None:
     now = _now()
     job = Job(job_id, ctx.op.operation_id, ctx.op.handler, tenant, ctx.caller, request, ids, created=now,
               updated=now)
+    from shared.actions.errors import storage_problem
+
     with storage_problem("the job record"):  # nothing is queued without the record
         store = JobStore(ctx.settings)
         created = store.create(job)
@@ -213,6 +213,8 @@ def status(ctx: Context) -> Answer:
     if len(job_id) != JOB_ID_LENGTH or not all(c in "0123456789abcdef" for c in job_id):
         raise Problem(400, "Invalid job id", f"{validation.shown(job_id)} is not a job id (32 hex digits from the "
                       "Location of a 202 answer).")
+    from shared.actions.errors import storage_problem
+
     with storage_problem("the job record"):
         loaded = JobStore(ctx.settings).load(job_id)
     if loaded is None:

@@ -15,6 +15,10 @@ from shared.actions import filters
 from shared.actions import vocabulary as v
 from shared.streams import STREAMS
 
+# The queue of the asynchronous-request worker (functions/jobs.py; created and granted in infra/main.bicep). Here
+# rather than in shared.actions.jobs so that functions/ can name it without importing storage or Graph clients.
+JOB_QUEUE = "action-jobs"
+
 PERMISSION = {
     ("alert", "read"): "SecurityAlert.Read.All",
     ("alert", "write"): "SecurityAlert.ReadWrite.All",

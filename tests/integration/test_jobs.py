@@ -21,7 +21,7 @@ from local.graphsim import SimConfig
 from local.stack import LocalStack
 from shared.actions import jobs
 from shared.actions.caller import key_fingerprint
-from shared.actions.jobs import JOB_QUEUE, SLICE_IDS
+from shared.actions.jobs import SLICE_IDS
 
 AUDIT = "audit-jobs-it"
 ASYNC = {"Prefer": "respond-async"}
@@ -164,8 +164,3 @@ def test_small_requests_answer_at_once_and_job_ids_are_checked(running: Running)
     missing = running.call("GET", "jobs/" + "0" * 32)
     assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/problem+json"
 
-
-def test_queue_name_is_the_worker_binding():
-    worker = next(f for f in function_app.app.get_functions() if f.get_function_name() == "actions_job_worker")
-    bindings = json.loads(worker.get_function_json())["bindings"]
-    assert {b["queueName"] for b in bindings} == {JOB_QUEUE}

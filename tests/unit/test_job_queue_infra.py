@@ -3,7 +3,7 @@ under the name the code binds to."""
 
 from pathlib import Path
 
-from shared.actions.jobs import JOB_QUEUE
+from shared.actions.operations import JOB_QUEUE
 
 BICEP = Path(__file__).resolve().parents[2] / "infra" / "main.bicep"
 
