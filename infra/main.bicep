@@ -226,6 +226,9 @@ var webhookQueueName = 'graph-notifications'
 // The Functions queue trigger moves a message that keeps failing to <queue>-poison.
 var webhookPoisonQueueName = '${webhookQueueName}-poison'
 var exportEventsQueueName = 'graph-export-events'
+// Asynchronous bulk requests (JOB_QUEUE in shared/actions/operations.py) and their poison queue.
+var jobQueueName = 'action-jobs'
+var jobPoisonQueueName = '${jobQueueName}-poison'
 
 var dataContainerNames = [
   exportContainerName
@@ -235,6 +238,8 @@ var dataContainerNames = [
 var appQueueNames = [
   webhookQueueName
   webhookPoisonQueueName
+  jobQueueName
+  jobPoisonQueueName
 ]
 // Queue roles follow the bindings in functions/webhooks.py (tests/unit/test_infra.py reads them from the app):
 // webhook_processor is triggered by the queue; webhook_notifications and webhook_lifecycle send to it through

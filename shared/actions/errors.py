@@ -7,13 +7,19 @@ the call. A 401 from Graph is the app's own credential problem, so the caller ge
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from shared.graph_client import GraphError
 from shared.problems import Problem
 
+log = logging.getLogger("graph_security_bridge.actions")
+
 DEFAULT_RETRY_AFTER_SECONDS = 10
+STORAGE_RETRY_AFTER_SECONDS = 30
 TIMEOUT_CODES = frozenset({"ReadTimeout", "ConnectTimeout", "Timeout"})
 
 
@@ -91,3 +97,17 @@ def graph_problem(error: GraphError, *, target: str, permission: str, or_permiss
     # Other 4xx (400, 409, 412, 422, ...): Graph refused what was asked; the caller can fix it.
     return Problem(status, "Microsoft Graph refused the request", f"Graph refused the request for {target}.{said}"
                    f"{trace}", **extra)
+
+
+@contextmanager
+def storage_problem(what: str) -> Iterator[None]:
+    """The app's own storage failing (an outage, a throttled account) as 503 with Retry-After: the caller can retry,
+    and nothing was changed."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        yield
+    except AzureError as exc:
+        log.warning("Storage failed for %s: %s", what, exc)
+        raise Problem(503, "Storage unavailable", f"The app's storage could not be reached for {what}; retry later.",
+                      headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)}) from exc

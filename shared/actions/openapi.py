@@ -242,6 +242,45 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
                             "x-ms-summary": "Results"},
             },
         },
+        "AlertList": {
+            "type": "object",
+            "properties": {
+                "value": {"type": "array", "items": {"$ref": "#/definitions/Alert"}, "x-ms-summary": "Alerts"},
+                "nextLink": _string("Next page", "The URL of the next page; absent on the last page."),
+                "continuationToken": _string("Continuation token", "Send it to read the next page."),
+            },
+        },
+        "IncidentList": {
+            "type": "object",
+            "properties": {
+                "value": {"type": "array", "items": {"$ref": "#/definitions/Incident"}, "x-ms-summary": "Incidents"},
+                "nextLink": _string("Next page", "The URL of the next page; absent on the last page."),
+                "continuationToken": _string("Continuation token", "Send it to read the next page."),
+            },
+        },
+        "JobProgress": {
+            "type": "object",
+            "properties": {
+                "id": _string("Job id"),
+                "status": _string("Status", "running or done"),
+                "operation": _string("Operation"),
+                "requested": {"type": "integer", "x-ms-summary": "Ids requested"},
+                "done": {"type": "integer", "x-ms-summary": "Ids done"},
+                "created": _string("Created"),
+                "updated": _string("Updated"),
+                "lastError": _string("Last error", "Why the worker's last attempt failed (it is retried)"),
+            },
+        },
+        "AlertBatch": {
+            "type": "object",
+            "properties": {"value": {"type": "array", "items": {"$ref": "#/definitions/Alert"},
+                                     "x-ms-summary": "Alerts"}},
+        },
+        "IncidentBatch": {
+            "type": "object",
+            "properties": {"value": {"type": "array", "items": {"$ref": "#/definitions/Incident"},
+                                     "x-ms-summary": "Incidents"}},
+        },
         "ExportWindow": {
             "type": "object",
             "properties": {"from": _string("From (UTC)", "ISO 8601, e.g. 2026-11-01T00:00:00Z"),
@@ -300,6 +339,19 @@ def _operation(op: Operation, tenant_ids: tuple[str, ...]) -> dict[str, Any]:
             "type": "string", "description": "true when this is the stored answer of an earlier request with the "
             "same Idempotency-Key"}}
     responses: dict[str, Any] = {str(op.success_status): success}
+    if op.extra.get("async") or op.extra.get("jobStatus"):
+        responses["202"] = {"description": "Accepted: the work goes on; poll the Location after Retry-After seconds",
+                            "schema": {"$ref": "#/definitions/JobProgress"},
+                            "headers": {"Location": {"type": "string", "description": "The job's status URL"},
+                                        "Retry-After": {"type": "integer", "description": "Seconds to wait"}}}
+    if op.extra.get("trigger"):
+        poll_headers = {
+            "Location": {"type": "string", "description": "The URL of the next poll, with the trigger's new state"},
+            "Retry-After": {"type": "integer", "description": "Seconds to wait before the next poll"},
+        }
+        success["headers"] = poll_headers
+        responses["202"] = {"description": "Nothing new yet: poll the Location after Retry-After seconds",
+                            "headers": poll_headers}
     if op.extra.get("handshake"):
         responses["200"] = {"description": "The validation token, as text/plain", "schema": {"type": "string"}}
     for status in op.errors:
@@ -323,6 +375,11 @@ def _operation(op: Operation, tenant_ids: tuple[str, ...]) -> dict[str, Any]:
         out["consumes"] = ["application/json"]
     if op.visibility:
         out["x-ms-visibility"] = op.visibility
+    if op.extra.get("pageable"):
+        out["x-ms-pageable"] = {"nextLinkName": "nextLink"}  # Logic Apps' Pagination setting follows it
+    if op.extra.get("trigger"):
+        out["x-ms-trigger"] = "batch"  # the answer holds a list; Split On starts a run per item
+        out["x-ms-trigger-hint"] = op.extra["trigger"]
     return out
 
 

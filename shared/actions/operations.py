@@ -11,9 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.actions import filters
 from shared.actions import vocabulary as v
 from shared.streams import STREAMS
 from shared.webhooks.notifications import MAX_VALIDATION_TOKEN_CHARS
+
+# The queue of the asynchronous-request worker (functions/jobs.py; created and granted in infra/main.bicep). Here
+# rather than in shared.actions.jobs so that functions/ can name it without importing storage or Graph clients.
+JOB_QUEUE = "action-jobs"
 
 PERMISSION = {
     ("alert", "read"): "SecurityAlert.Read.All",
@@ -87,6 +92,73 @@ VALIDATION_TOKEN = Param(
     {"type": "string", "maxLength": MAX_VALIDATION_TOKEN_CHARS}, visibility="internal",
 )
 
+
+
+def filter_param(spec: filters.EnumFilter) -> Param:
+    return Param(spec.name, "query", spec.summary, spec.description(),
+                 {"type": "string", "maxLength": 2000}, visibility="advanced")
+
+
+TRIGGER_STATE = Param(
+    "triggerState", "query", "Trigger state",
+    "Where the trigger stands in the export; Logic Apps keeps it in the Location of each answer. Leave it empty.",
+    {"type": "string", "maxLength": 8192}, visibility="internal",
+)
+TRIGGER_ERRORS = (400, 401, 503)
+TRIGGER_HOW = (
+    "Fires for every new version of {what} the app's export writes (created or updated), each version once, "
+    "without calling Microsoft Graph: it reads the export in Blob Storage, so it lags the export by its schedule "
+    "(EXPORT_SCHEDULE, 5 minutes by default). Starts from the moment the workflow is saved. Filters are optional; "
+    "several values separated by commas match any of them."
+)
+
+
+
+def _time_param(name: str, summary: str, what: str) -> Param:
+    return Param(name, "query", summary, f"{what} (ISO 8601, e.g. 2026-11-01T00:00:00Z).",
+                 {"type": "string", "format": "date-time", "maxLength": 40}, visibility="advanced")
+
+
+LIST_FILTERS = (
+    Param("assignedTo", "query", "Assigned to", "Only items assigned to this owner (exact match, e.g. a user "
+          "principal name).", {"type": "string", "maxLength": v.MAX_ASSIGNED_TO_CHARS}, visibility="advanced"),
+    _time_param("createdAfter", "Created after", "Only items created at or after this time"),
+    _time_param("createdBefore", "Created before", "Only items created before this time"),
+    _time_param("updatedAfter", "Updated after", "Only items last updated at or after this time"),
+    _time_param("updatedBefore", "Updated before", "Only items last updated before this time"),
+    Param("top", "query", "Page size", "Items per page, 1 to 1000 (default 100).",
+          {"type": "integer", "minimum": 1, "maximum": 1000}, visibility="advanced"),
+)
+CONTINUATION = Param(
+    "continuationToken", "query", "Continuation token",
+    "From the previous page's answer; send it with the same filters to read the next page. Logic Apps follows "
+    "nextLink on its own when Pagination is on.", {"type": "string", "maxLength": 8192}, visibility="advanced",
+)
+LIST_HOW = (
+    " Filters are optional and combine with and; several values of one filter, separated by commas, combine with "
+    "or. One Microsoft Graph call per page; the answer's nextLink (and continuationToken) reads the next page."
+)
+
+PREFER_ASYNC = Param(
+    "Prefer", "header", "Respond asynchronously",
+    "respond-async: a request with more ids than one Microsoft Graph call takes is answered at once with 202 and a "
+    "Location to poll (Logic Apps follows it on its own) and runs in the background, up to 5,000 ids.",
+    {"type": "string", "enum": ["respond-async"]}, visibility="advanced",
+)
+JOB_KEY = Param(
+    "Idempotency-Key", "header", "Idempotency key",
+    "With respond-async: the same request with the same key (or, without a key, on the same UTC day) joins the job "
+    "it started instead of starting another. Use a new key to run the same change again on purpose.",
+    {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
+    visibility="advanced",
+)
+JOB_ID = Param(
+    "jobId", "path", "Job id", "From the Location of a 202 answer.",
+    {"type": "string", "pattern": "^[0-9a-f]{32}$"}, required=True,
+)
+ASYNC_HOW = (" With Prefer: respond-async, a larger request answers 202 at once and its Location gives the same "
+             "answer when the work is done (up to 5,000 ids; the same request sent again joins the same job).")
+
 READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
 LIST_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
@@ -121,9 +193,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "Applies the same change to up to ACTIONS_MAX_BULK_IDS alerts, 20 per Graph $batch call within the app's "
         "Graph rate budget, and answers with a result per id (updated, notFound, failed with the reason, or "
         "notAttempted when ACTIONS_BULK_TIME_BUDGET_SECONDS ran out: send those again). When nothing was updated and "
-        "every id failed for the same reason, the answer is that error instead.",
-        "bulk_update_alerts", write=True, params=(TENANT,), body="BulkUpdateRequest", success_schema="BulkResult",
-        success_description="A result per alert id", errors=LIST_ERRORS,
+        "every id failed for the same reason, the answer is that error instead." + ASYNC_HOW,
+        "bulk_update_alerts", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
+        body="BulkUpdateRequest", success_schema="BulkResult",
+        success_description="A result per alert id", errors=LIST_ERRORS, extra={"async": True},
     ),
     Operation(
         "GetIncident", "actions_get_incident", "GET", "incidents/{incidentId}", "Incidents", "Get an incident",
@@ -153,18 +226,20 @@ OPERATIONS: tuple[Operation, ...] = (
         "Risky users", "Confirm users compromised",
         "Marks the users as compromised in Entra ID Protection (their risk becomes high), 60 per Graph call. "
         "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again).",
-        "confirm_risky_users", write=True, params=(TENANT,), body="RiskyUsersRequest", success_schema="RiskyResult",
-        success_description="A result per user id", errors=LIST_ERRORS,
+        "send those again)." + ASYNC_HOW,
+        "confirm_risky_users", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
+        body="RiskyUsersRequest", success_schema="RiskyResult",
+        success_description="A result per user id", errors=LIST_ERRORS, extra={"async": True},
     ),
     Operation(
         "DismissRiskyUsers", "actions_dismiss_risky_users", "POST", "risky-users/dismiss", "Risky users",
         "Dismiss user risk",
         "Dismisses the risk of the users in Entra ID Protection (their risk becomes none), 60 per Graph call. "
         "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again).",
-        "dismiss_risky_users", write=True, params=(TENANT,), body="RiskyUsersRequest", success_schema="RiskyResult",
-        success_description="A result per user id", errors=LIST_ERRORS,
+        "send those again)." + ASYNC_HOW,
+        "dismiss_risky_users", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
+        body="RiskyUsersRequest", success_schema="RiskyResult",
+        success_description="A result per user id", errors=LIST_ERRORS, extra={"async": True},
     ),
     Operation(
         "ConfirmRiskyServicePrincipalsCompromised", "actions_confirm_risky_sps", "POST",
@@ -172,18 +247,86 @@ OPERATIONS: tuple[Operation, ...] = (
         "Confirm service principals compromised",
         "Marks the service principals as compromised in Entra ID Protection, 60 per Graph call. Answers with a "
         "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again).",
-        "confirm_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
+        "send those again)." + ASYNC_HOW,
+        "confirm_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
+        body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
+        extra={"async": True},
     ),
     Operation(
         "DismissRiskyServicePrincipals", "actions_dismiss_risky_sps", "POST", "risky-service-principals/dismiss",
         "Risky service principals", "Dismiss service principal risk",
         "Dismisses the risk of the service principals in Entra ID Protection, 60 per Graph call. Answers with a "
         "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again).",
-        "dismiss_risky_service_principals", write=True, params=(TENANT,), body="RiskyServicePrincipalsRequest",
+        "send those again)." + ASYNC_HOW,
+        "dismiss_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
+        body="RiskyServicePrincipalsRequest",
         success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
+        extra={"async": True},
+    ),
+    Operation(
+        "ListAlerts", "actions_list_alerts", "GET", "alerts", "Alerts", "List alerts",
+        "Finds alerts (alerts_v2) across every Defender product by severity, status, service source, detection "
+        "source, owner, classification, time and incident." + LIST_HOW,
+        "list_alerts", params=(
+            *(filter_param(f) for f in (filters.SEVERITY, filters.ALERT_STATUS, filters.SERVICE_SOURCE,
+                                        filters.DETECTION_SOURCE, filters.CLASSIFICATION)),
+            *LIST_FILTERS,
+            Param("incidentId", "query", "Incident id", "Only the alerts of this incident (read in one call; no "
+                  "paging).", {"type": "string", "pattern": v.ENTITY_ID_PATTERN, "maxLength": v.MAX_ENTITY_ID_CHARS},
+                  visibility="advanced"),
+            CONTINUATION, TENANT,
+        ),
+        success_schema="AlertList", success_description="A page of alerts", errors=READ_ERRORS,
+        extra={"pageable": True},
+    ),
+    Operation(
+        "ListIncidents", "actions_list_incidents", "GET", "incidents", "Incidents", "List incidents",
+        "Finds incidents by severity, status, owner, classification and time." + LIST_HOW,
+        "list_incidents", params=(
+            *(filter_param(f) for f in (filters.SEVERITY, filters.INCIDENT_STATUS, filters.CLASSIFICATION)),
+            *LIST_FILTERS, CONTINUATION, TENANT,
+        ),
+        success_schema="IncidentList", success_description="A page of incidents", errors=READ_ERRORS,
+        extra={"pageable": True},
+    ),
+    Operation(
+        "ListIncidentAlerts", "actions_list_incident_alerts", "GET", "incidents/{incidentId}/alerts", "Incidents",
+        "List alerts of an incident",
+        "The alerts of one incident, in one Microsoft Graph call, optionally filtered like List alerts.",
+        "list_incident_alerts", params=(
+            INCIDENT_ID,
+            *(filter_param(f) for f in (filters.SEVERITY, filters.ALERT_STATUS, filters.SERVICE_SOURCE,
+                                        filters.DETECTION_SOURCE, filters.CLASSIFICATION)),
+            *LIST_FILTERS[:5], TENANT,
+        ),
+        success_schema="AlertList", success_description="The alerts of the incident", errors=READ_ERRORS,
+    ),
+    Operation(
+        "GetJob", "actions_get_job", "GET", "jobs/{jobId}", "Jobs", "Result of an asynchronous request",
+        "202 while the request runs (with Location and Retry-After), then the answer the request itself would have "
+        "given: 200 with a result per id, or the error every id failed with.",
+        "get_job", params=(JOB_ID,), success_schema=None, success_description="The request's answer",
+        errors=(400, 401, 403, 404, 429, 502, 503, 504), extra={"jobStatus": True},
+    ),
+    Operation(
+        "WhenAlertsChange", "triggers_alerts", "GET", "triggers/alerts", "Triggers",
+        "When alerts are created or updated", TRIGGER_HOW.format(what="an alert"),
+        "trigger_alerts", params=(*(filter_param(f) for f in (filters.SEVERITY, filters.ALERT_STATUS,
+                                                               filters.CLASSIFICATION, filters.SERVICE_SOURCE)),
+                                  TENANT, TRIGGER_STATE),
+        success_schema="AlertBatch", success_description="The new versions of alerts", errors=TRIGGER_ERRORS,
+        extra={"trigger": "To see it work now, change an alert in Microsoft Defender and wait for the next export."},
+    ),
+    Operation(
+        "WhenIncidentsChange", "triggers_incidents", "GET", "triggers/incidents", "Triggers",
+        "When incidents are created or updated", TRIGGER_HOW.format(what="an incident"),
+        "trigger_incidents", params=(*(filter_param(f) for f in (filters.SEVERITY, filters.INCIDENT_STATUS,
+                                                                  filters.CLASSIFICATION)),
+                                     TENANT, TRIGGER_STATE),
+        success_schema="IncidentBatch", success_description="The new versions of incidents", errors=TRIGGER_ERRORS,
+        extra={"trigger": "To see it work now, change an incident in Microsoft Defender and wait for the next "
+               "export."},
     ),
     Operation(
         "GetOpenApiDocument", "actions_openapi", "GET", "openapi.json", "Meta", "OpenAPI document",

@@ -42,6 +42,7 @@ class Answer:
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)  # for the function's queue output (asynchronous jobs)
 
 
 # --- process-wide clients (a warm worker reuses connections and tokens)
@@ -70,10 +71,13 @@ def forget_clients() -> None:
 class Context:
     """One request being executed: its settings, operation and call; the tenant, client and caller on demand."""
 
-    def __init__(self, settings: Settings, op: Operation, call: HttpCall) -> None:
+    def __init__(self, settings: Settings, op: Operation, call: HttpCall,
+                 caller: dict[str, Any] | None = None) -> None:
         self.settings = settings
         self.op = op
         self.call = call
+        if caller is not None:  # an asynchronous job: the caller of the request that started it
+            self.__dict__["caller"] = caller
 
     @cached_property
     def tenant(self) -> str:
@@ -89,12 +93,13 @@ class Context:
 
     def graph(self, method: str, path: str, *, target: str, permission: str, or_permission: str = "",
               json_body: Any = None, family: RateFamily = RateFamily.SECURITY,
-              idempotent: bool | None = None) -> GraphResponse:
+              idempotent: bool | None = None, params: dict[str, str] | None = None) -> GraphResponse:
         from shared.graph_client import GraphError
 
         tenant = self.tenant  # validated before any call
         try:
-            return self.client.request(method, path, json_body=json_body, family=family, idempotent=idempotent)
+            return self.client.request(method, path, params=params, json_body=json_body, family=family,
+                                       idempotent=idempotent)
         except GraphError as exc:
             log.info("Graph error for %s in tenant %s: %s", target, tenant, exc)
             raise graph_problem(exc, target=target, permission=permission, or_permission=or_permission) from None
@@ -106,8 +111,12 @@ class Context:
         return audit.record(operation=self.op.operation_id, tenant=self.tenant, caller=self.caller, **fields)
 
 
-def execute(operation_id: str, call: HttpCall, settings: Settings | None = None) -> Answer:
-    """Run one operation of the table. Raises Problem for every error answer."""
+def execute(operation_id: str, call: HttpCall, settings: Settings | None = None, *,
+            caller: dict[str, Any] | None = None) -> Answer:
+    """Run one operation of the table. Raises Problem for every error answer. A bulk request that asks for an
+    asynchronous answer (`Prefer: respond-async`) and is larger than one Graph call becomes a job (shared.actions.jobs).
+    `caller` is given by a job's worker: who sent the request the job runs."""
+    from shared.actions import jobs
     from shared.settings import get_settings
 
     op = BY_ID[operation_id]
@@ -116,7 +125,12 @@ def execute(operation_id: str, call: HttpCall, settings: Settings | None = None)
         raise Problem(403, "Actions are turned off",
                       "This app runs with ACTIONS_ENABLED=false, so it makes no changes in Microsoft Graph. Reading "
                       "alerts and incidents still works. Set ACTIONS_ENABLED=true to allow changes.")
-    return HANDLERS[op.handler](Context(settings, op, call))
+    ctx = Context(settings, op, call, caller)
+    if caller is None and jobs.wants_async(op, call):
+        accepted = jobs.accept(ctx)
+        if accepted is not None:
+            return accepted
+    return HANDLERS[op.handler](ctx)
 
 
 # --- helpers
@@ -194,7 +208,7 @@ def _failure(item_id: str, problem: Problem, result: str = "failed") -> dict[str
     return entry
 
 
-def _summarize(results: list[dict[str, Any]], success: str, what: str) -> Answer:
+def summarize(results: list[dict[str, Any]], success: str, what: str) -> Answer:
     """200 with a result per id; when nothing succeeded and every id failed the same way, that error instead."""
     counts: dict[str, int] = {"requested": len(results), success: 0}
     if success == "updated":  # Graph answers 404 per alert; it ignores unknown risky user ids
@@ -325,17 +339,22 @@ def _comment(ctx: Context, kind: str, param: str, base: str) -> Answer:
     return Answer(200, body)
 
 
-def bulk_update_alerts(ctx: Context) -> Answer:
-    from shared.graph_client import DeadlineReached, GraphError
-
+def bulk_request(ctx: Context, limit: int) -> tuple[list[str], dict[str, Any]]:
+    """The ids and changes of a bulk update, validated."""
     body = validation.json_object(ctx.call, v.MAX_BULK_BODY_BYTES)
     validation.only_fields(body, ("ids", "changes"))
-    ids = validation.alert_ids(body, ctx.settings.actions_max_bulk_ids)
+    ids = validation.alert_ids(body, limit)
     if not isinstance(body.get("changes"), dict):
         raise Problem(400, "Invalid request body", "'changes' must be an object with any of "
                       f"{', '.join(validation.ALERT_FIELDS)}, e.g. {{\"status\": \"resolved\"}}.",
                       errors=[{"field": "changes", "message": "required: an object"}])
-    changes = validation.triage_changes(body["changes"], "alert", where="'changes'")
+    return ids, validation.triage_changes(body["changes"], "alert", where="'changes'")
+
+
+def bulk_update_alerts(ctx: Context) -> Answer:
+    from shared.graph_client import DeadlineReached, GraphError
+
+    ids, changes = bulk_request(ctx, ctx.settings.actions_max_bulk_ids)
     permission = PERMISSION[("alert", "write")]
     ctx.tenant  # noqa: B018 - validated before any Graph call
 
@@ -380,7 +399,7 @@ def bulk_update_alerts(ctx: Context) -> Answer:
                                         permission=permission)
                 results[item_id] = _failure(item_id, problem, "notFound" if status == 404 else "failed")
         ctx.audit(lines)
-    return _summarize([results[item_id] for item_id in ids], "updated", "alerts")
+    return summarize([results[item_id] for item_id in ids], "updated", "alerts")
 
 
 @dataclass(frozen=True)
@@ -394,12 +413,17 @@ class RiskyAction:
     effect: dict[str, str]  # the documented state after the action
 
 
+def risky_request(ctx: Context, spec: RiskyAction, limit: int) -> list[str]:
+    """The ids of a risky user or service principal request, validated."""
+    body = validation.json_object(ctx.call, v.MAX_BULK_BODY_BYTES)
+    validation.only_fields(body, (spec.field,))
+    return validation.object_ids(body, spec.field, limit, spec.what)
+
+
 def _risky(ctx: Context, spec: RiskyAction) -> Answer:
     from shared.graph_client import DeadlineReached, GraphError
 
-    body = validation.json_object(ctx.call, v.MAX_BULK_BODY_BYTES)
-    validation.only_fields(body, (spec.field,))
-    ids = validation.object_ids(body, spec.field, ctx.settings.actions_max_bulk_ids, spec.what)
+    ids = risky_request(ctx, spec, ctx.settings.actions_max_bulk_ids)
     permission = PERMISSION[(spec.kind, "write")]
     ctx.tenant  # noqa: B018 - validated before any Graph call
     results: list[dict[str, Any]] = []
@@ -430,7 +454,7 @@ def _risky(ctx: Context, spec: RiskyAction) -> Answer:
                        "after is the documented effect of the action")
             for i in chunk
         ])
-    return _summarize(results, spec.result, f"{spec.what}s")
+    return summarize(results, spec.result, f"{spec.what}s")
 
 
 def _risky_handler(spec: RiskyAction) -> Callable[[Context], Answer]:
@@ -451,12 +475,40 @@ def openapi_document(ctx: Context) -> Answer:
     return Answer(200, document)
 
 
+def _list(ctx: Context, what: str) -> Answer:
+    from shared.actions import queries
+
+    if what == "incident_alerts":
+        incident_id = validation.entity_id(ctx.call.route_params.get("incidentId"), "incident")
+        return queries.list_items(ctx, queries.ALERTS, incident_id)
+    return queries.list_items(ctx, queries.ALERTS if what == "alerts" else queries.INCIDENTS)
+
+
+def _job_status(ctx: Context) -> Answer:
+    from shared.actions import jobs
+
+    return jobs.status(ctx)
+
+
+def _trigger(ctx: Context, stream: str) -> Answer:
+    from shared.actions import triggers
+
+    return triggers.poll(ctx, triggers.ALERTS if stream == "alerts" else triggers.INCIDENTS)
+
+
 _USERS = {"collection": "riskyUsers", "field": "userIds", "what": "user", "kind": "riskyUser"}
 _SPS = {"collection": "riskyServicePrincipals", "field": "servicePrincipalIds", "what": "service principal",
         "kind": "riskyServicePrincipal"}
 _COMPROMISED = {"action": "confirmCompromised", "result": "confirmedCompromised",
                 "effect": {"riskState": "confirmedCompromised", "riskLevel": "high"}}
 _DISMISSED = {"action": "dismiss", "result": "dismissed", "effect": {"riskState": "dismissed", "riskLevel": "none"}}
+
+RISKY_ACTIONS: dict[str, RiskyAction] = {
+    "confirm_risky_users": RiskyAction(**_USERS, **_COMPROMISED),
+    "dismiss_risky_users": RiskyAction(**_USERS, **_DISMISSED),
+    "confirm_risky_service_principals": RiskyAction(**_SPS, **_COMPROMISED),
+    "dismiss_risky_service_principals": RiskyAction(**_SPS, **_DISMISSED),
+}
 
 HANDLERS: dict[str, Callable[[Context], Answer]] = {
     "get_alert": lambda ctx: _get(ctx, "alert", "alertId", ALERTS_PATH),
@@ -466,9 +518,12 @@ HANDLERS: dict[str, Callable[[Context], Answer]] = {
     "get_incident": lambda ctx: _get(ctx, "incident", "incidentId", INCIDENTS_PATH),
     "update_incident": lambda ctx: _update(ctx, "incident", "incidentId", INCIDENTS_PATH),
     "add_incident_comment": lambda ctx: _comment(ctx, "incident", "incidentId", INCIDENTS_PATH),
-    "confirm_risky_users": _risky_handler(RiskyAction(**_USERS, **_COMPROMISED)),
-    "dismiss_risky_users": _risky_handler(RiskyAction(**_USERS, **_DISMISSED)),
-    "confirm_risky_service_principals": _risky_handler(RiskyAction(**_SPS, **_COMPROMISED)),
-    "dismiss_risky_service_principals": _risky_handler(RiskyAction(**_SPS, **_DISMISSED)),
+    **{name: _risky_handler(spec) for name, spec in RISKY_ACTIONS.items()},
     "openapi_document": openapi_document,
+    "list_alerts": lambda ctx: _list(ctx, "alerts"),
+    "list_incidents": lambda ctx: _list(ctx, "incidents"),
+    "list_incident_alerts": lambda ctx: _list(ctx, "incident_alerts"),
+    "get_job": _job_status,
+    "trigger_alerts": lambda ctx: _trigger(ctx, "alerts"),
+    "trigger_incidents": lambda ctx: _trigger(ctx, "incidents"),
 }

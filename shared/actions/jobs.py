@@ -1,0 +1,319 @@
+"""Bulk requests as asynchronous operations (the asynchronous request-reply pattern Logic Apps follows natively).
+
+A bulk update or risky-user/service-principal request that sends `Prefer: respond-async` and holds more ids than one
+Graph call takes is answered at once with 202, a `Location` (the job's status URL) and `Retry-After`; a
+queue-triggered function (functions/jobs.py) does the work and the `Location` answers 202 until the job is done,
+then the same answer the synchronous request would have given (200 with a result per id, or the common error).
+
+What makes it safe:
+- The job is a blob in the state container (`jobs/<id>.json`) holding the validated request, who sent it, and the
+  result of every id done so far. The worker runs the ordinary handler on slices of SLICE_IDS ids and saves the
+  results after each slice, so a worker that dies loses at most one slice of progress, and the next delivery of the
+  queue message resumes where the blob says. Graph calls, pacing, audit lines and per-id results are those of the
+  synchronous request, because it is the same code. An id of a slice interrupted before its results were saved is
+  sent again (a state set twice: the same outcome), and its audit line can appear twice.
+- The job id is a hash of the tenant, the operation, the validated request and the Idempotency-Key header (without
+  a key: the UTC day), and the blob is created only if absent: the same request sent again (a retry) gets the same
+  job, not a second one.
+- One worker at a time per job (a blob lease); a worker stops after WORKER_BUDGET_SECONDS and queues a message to
+  continue, so a job of any size never runs into the function timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from shared.actions import validation
+from shared.actions.operations import Operation
+from shared.problems import Problem
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+
+    from shared.actions.service import Answer, Context
+    from shared.settings import Settings
+
+log = logging.getLogger("graph_security_bridge.actions")
+
+MAX_ASYNC_IDS = 5000  # ids one asynchronous request may hold (the synchronous limit is ACTIONS_MAX_BULK_IDS)
+# Ids per handler run in the worker; progress is saved after each. 100 alerts take about 40 s at Graph's default
+# budget of 150 requests a minute, within the job lease (shared.leases renews it before each save).
+SLICE_IDS = 100
+WORKER_BUDGET_SECONDS = 240  # per worker invocation (host.json functionTimeout is 10 minutes)
+POLL_SECONDS = 10  # Retry-After of a running job
+JOB_ID_LENGTH = 32
+_PREFIX = "jobs/"
+
+
+@dataclass(frozen=True)
+class AsyncKind:
+    field: str  # the ids field of the body
+    sync_ids: int  # up to this many ids the request is answered synchronously (one Graph call)
+    success: str  # the per-id result on success
+    what: str  # for messages
+
+
+def _kinds() -> dict[str, AsyncKind]:
+    from shared.actions import vocabulary as v
+    from shared.actions.service import RISKY_ACTIONS
+
+    kinds = {"bulk_update_alerts": AsyncKind("ids", v.BATCH_CHUNK, "updated", "alerts")}
+    for handler, spec in RISKY_ACTIONS.items():
+        kinds[handler] = AsyncKind(spec.field, v.RISKY_CHUNK, spec.result, f"{spec.what}s")
+    return kinds
+
+
+def wants_async(op: Operation, call: validation.HttpCall) -> bool:
+    """Whether the request asks for an asynchronous answer (RFC 7240 `Prefer: respond-async`) and may have one."""
+    prefer = call.header("prefer") or ""
+    tokens = {part.split("=")[0].strip().lower() for item in prefer.split(",") for part in item.split(";")[:1]}
+    return "respond-async" in tokens and op.handler in _kinds()
+
+
+# --- the job record
+
+
+@dataclass
+class Job:
+    id: str
+    operation: str
+    handler: str
+    tenant: str
+    caller: dict[str, Any]
+    request: dict[str, Any]  # the validated body
+    ids: list[str]
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answer: dict[str, Any] | None = None  # {"status", "body", "headers"} once done
+    created: str = ""
+    updated: str = ""
+    last_error: str | None = None
+
+    @property
+    def remaining(self) -> list[str]:
+        return [item_id for item_id in self.ids if item_id not in self.results]
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Job:
+        return cls(**json.loads(raw))
+
+
+class JobStore:
+    def __init__(self, settings: Settings) -> None:
+        from shared.export_engine import ensure_container
+        from shared.storage import Patience, blob_service
+
+        self.container: ContainerClient = blob_service(settings, patience=Patience.INTERACTIVE).get_container_client(
+            settings.state_container)
+        ensure_container(self.container)
+
+    def create(self, job: Job) -> bool:
+        """Store a new job; False when a job with this id exists already."""
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self.container.upload_blob(_PREFIX + job.id + ".json", job.to_json(), overwrite=False)
+        except ResourceExistsError:
+            return False
+        return True
+
+    def load(self, job_id: str) -> tuple[Job, str] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            downloader = self.container.get_blob_client(_PREFIX + job_id + ".json").download_blob()
+        except ResourceNotFoundError:
+            return None
+        return Job.from_json(downloader.readall()), downloader.properties.etag
+
+    def save(self, job: Job, etag: str) -> str:
+        from azure.core import MatchConditions
+
+        job.updated = _now()
+        result = self.container.get_blob_client(_PREFIX + job.id + ".json").upload_blob(
+            job.to_json(), overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
+        return str(result["etag"])
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status_url(ctx: Context, job_id: str) -> str:
+    """The job's status URL, beside this request's route (with `code` when the request was authorized with it)."""
+    parts = urlsplit(ctx.call.url)
+    suffix = "/" + ctx.op.route
+    base = parts.path[: -len(suffix)] if parts.path.lower().endswith(suffix.lower()) else "/api"
+    query = urlencode({"code": ctx.call.params["code"]}) if ctx.call.params.get("code") else ""
+    return urlunsplit((parts.scheme, parts.netloc, f"{base}/jobs/{job_id}", query, ""))
+
+
+def _progress(job: Job) -> dict[str, Any]:
+    progress = {"id": job.id, "status": "done" if job.answer else "running", "operation": job.operation,
+                "requested": len(job.ids), "done": len(job.results), "created": job.created, "updated": job.updated}
+    if job.last_error and not job.answer:
+        progress["lastError"] = job.last_error  # the worker retries; after 5 failed deliveries it gives up
+    return progress
+
+
+def accept(ctx: Context) -> Answer | None:
+    """Validate the request and start (or find) its job: 202 and the status URL. None when the request is small
+    enough to answer synchronously."""
+    from shared.actions.service import RISKY_ACTIONS, Answer, bulk_request, risky_request
+
+    kind = _kinds()[ctx.op.handler]
+    if ctx.op.handler == "bulk_update_alerts":
+        ids, changes = bulk_request(ctx, MAX_ASYNC_IDS)
+        request: dict[str, Any] = {"changes": changes}
+    else:
+        ids = risky_request(ctx, RISKY_ACTIONS[ctx.op.handler], MAX_ASYNC_IDS)
+        request = {}
+    if len(ids) <= kind.sync_ids:
+        return None
+    key = validation.idempotency_key(ctx.call)
+    tenant = ctx.tenant
+    identity = json.dumps([tenant, ctx.op.operation_id, sorted(ids), request, key or _now()[:10]], sort_keys=True)
+    job_id = hashlib.sha256(identity.encode()).hexdigest()[:JOB_ID_LENGTH]
+    now = _now()
+    job = Job(job_id, ctx.op.operation_id, ctx.op.handler, tenant, ctx.caller, request, ids, created=now,
+              updated=now)
+    from shared.actions.errors import storage_problem
+
+    with storage_problem("the job record"):  # nothing is queued without the record
+        store = JobStore(ctx.settings)
+        created = store.create(job)
+        if not created:
+            loaded = store.load(job_id)
+            if loaded is not None:
+                job = loaded[0]
+    log.info("Job %s (%s, %d ids, tenant %s) %s", job_id, ctx.op.operation_id, len(ids), tenant,
+             "accepted" if created else "already exists: this is a repeat of its request")
+    headers = {"Location": _status_url(ctx, job_id), "Retry-After": str(POLL_SECONDS)}
+    # A repeat of a finished job's request is not run again; its Location gives the stored answer. A repeat of a
+    # running one queues another message, in case the first was lost: a second worker finds the job leased and
+    # leaves it to the first.
+    messages = [json.dumps({"job": job_id})] if job.answer is None else []
+    return Answer(202, _progress(job), headers, messages)
+
+
+def status(ctx: Context) -> Answer:
+    """GET jobs/{jobId}: 202 while running, then the job's answer."""
+    from shared.actions.service import Answer
+
+    job_id = ctx.call.route_params.get("jobId") or ""
+    if len(job_id) != JOB_ID_LENGTH or not all(c in "0123456789abcdef" for c in job_id):
+        raise Problem(400, "Invalid job id", f"{validation.shown(job_id)} is not a job id (32 hex digits from the "
+                      "Location of a 202 answer).")
+    from shared.actions.errors import storage_problem
+
+    with storage_problem("the job record"):
+        loaded = JobStore(ctx.settings).load(job_id)
+    if loaded is None:
+        raise Problem(404, "Not found", f"There is no job {job_id}.")
+    job = loaded[0]
+    if job.answer is None:
+        return Answer(202, _progress(job), {"Location": _status_url(ctx, job_id), "Retry-After": str(POLL_SECONDS)})
+    answer = job.answer
+    if answer.get("problem"):
+        body = dict(answer["body"])
+        extra = {k: val for k, val in body.items() if k not in ("type", "title", "status", "detail")}
+        raise Problem(int(answer["status"]), str(body.get("title", "")), str(body.get("detail", "")),
+                      headers=dict(answer.get("headers") or {}), **extra)
+    return Answer(int(answer["status"]), answer["body"], dict(answer.get("headers") or {}))
+
+
+# --- the worker
+
+
+def _slice_call(job: Job, kind: AsyncKind, ids: list[str]) -> validation.HttpCall:
+    body = {kind.field: ids, **job.request}
+    return validation.HttpCall("POST", "https://localhost/api/jobs", params={"tenant": job.tenant},
+                               headers={"content-type": "application/json"}, body=json.dumps(body).encode())
+
+
+def _run_slice(settings: Settings, job: Job, kind: AsyncKind, ids: list[str], budget: float) -> list[dict[str, Any]]:
+    """The per-id results of one slice, from the ordinary handler."""
+    from shared.actions.service import execute
+
+    sliced = replace(settings, actions_bulk_time_budget_seconds=max(1, int(budget)),
+                     actions_max_bulk_ids=max(settings.actions_max_bulk_ids, len(ids)))
+    try:
+        answer = execute(job.operation, _slice_call(job, kind, ids), sliced, caller=job.caller)
+        results = answer.body.get("results") if isinstance(answer.body, dict) else None
+    except Problem as problem:
+        results = problem.extra.get("results")
+        if not isinstance(results, list):  # refused as a whole (actions turned off, a bad tenant): every id fails
+            results = [{"id": i, "result": "failed", "status": problem.status, "title": problem.title,
+                        "detail": problem.detail} for i in ids]
+    return [r for r in results if isinstance(r, dict)]
+
+
+def _finish(job: Job, kind: AsyncKind) -> None:
+    from shared.actions.service import summarize
+
+    ordered = [job.results[item_id] for item_id in job.ids]
+    try:
+        answer = summarize(ordered, kind.success, kind.what)
+        job.answer = {"status": answer.status, "body": answer.body, "headers": answer.headers}
+    except Problem as problem:
+        job.answer = {"status": problem.status, "body": problem.body(), "headers": problem.headers, "problem": True}
+
+
+def _save_quietly(store: JobStore, job: Job, etag: str) -> None:
+    """Record a failure in the job (shown by its status URL), if storage allows."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        store.save(job, etag)
+    except AzureError as exc:
+        log.warning("Could not record the failure of job %s: %s", job.id, exc)
+
+
+def work(settings: Settings, job_id: str, *, budget_seconds: float = WORKER_BUDGET_SECONDS,
+         clock: Any = time.monotonic) -> bool:
+    """Advance a job for up to `budget_seconds`. True when more is left (queue a message to continue)."""
+    from shared.leases import LeaseBusy, RunLease
+
+    store = JobStore(settings)
+    try:
+        lease = RunLease(store.container, f"locks/jobs/{job_id}").acquire()
+    except LeaseBusy:
+        log.info("Job %s is being worked on by another instance", job_id)
+        return False  # that instance queues the continuation if it needs one
+    try:
+        loaded = store.load(job_id)
+        if loaded is None:
+            log.error("Job %s does not exist; the message is dropped", job_id)
+            return False
+        job, etag = loaded
+        if job.answer is not None:
+            return False
+        kind = _kinds()[job.handler]
+        deadline = clock() + budget_seconds
+        while job.remaining and clock() < deadline:
+            ids = job.remaining[:SLICE_IDS]
+            try:
+                results = _run_slice(settings, job, kind, ids, deadline - clock())
+            except Exception as exc:  # storage (the audit trail) or a bug: the queue delivers the message again
+                job.last_error = f"{_now()} {type(exc).__name__}: {exc}"[:500]
+                _save_quietly(store, job, etag)
+                raise
+            for result in results:
+                if result.get("result") != "notAttempted" and result.get("id") in ids:
+                    job.results[str(result["id"])] = result
+            if not job.remaining:
+                _finish(job, kind)
+            lease.ensure()
+            etag = store.save(job, etag)
+        return job.answer is None
+    finally:
+        lease.release()
