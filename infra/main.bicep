@@ -241,15 +241,18 @@ var appQueueNames = [
   jobQueueName
   jobPoisonQueueName
 ]
-// Queue roles follow the bindings in functions/webhooks.py (tests/unit/test_infra.py reads them from the app):
-// webhook_processor is triggered by the queue; webhook_notifications and webhook_lifecycle send to it through
-// output bindings; the host moves a message that keeps failing to the poison queue.
+// Queue roles follow the app's queue bindings (tests/unit/test_infra.py reads them from the app): a queue that
+// triggers a function (webhook_processor, actions_job_worker) gets Reader + Message Processor; a queue that an output
+// binding sends to, and the poison queue the host moves a failing message to, get Message Sender.
 var appTriggerQueueNames = [
   webhookQueueName
+  jobQueueName
 ]
 var appSenderQueueNames = [
   webhookQueueName
   webhookPoisonQueueName
+  jobQueueName
+  jobPoisonQueueName
 ]
 
 // --- Microsoft Graph application permissions of the managed identity (least privilege).

@@ -2,8 +2,9 @@
 simulator and Azurite behind it. Valid and invalid requests (schemathesis' positive and negative modes) must never
 get a 5xx, and no function may raise: the dev host records every unhandled exception.
 
-Bounded: EXAMPLES generated cases per operation, for the 11 actions and the 3 webhook endpoints (with schemathesis'
-explicit examples and both modes, about 950 requests, ~15 s on 2 cores). Fuzzing the export endpoints would run
+Bounded: EXAMPLES generated cases per operation, for every operation of the document (the actions, the list actions,
+the triggers, the job status and the webhook endpoints: 20 operations), with schemathesis' explicit examples and both
+modes. Fuzzing the export endpoints would run
 exports; their validation has its own tests, and test_hostile_input.py sends every HTTP function (export included)
 input beyond the document: deep JSON, NaN, extreme dates, control characters in ids.
 """

@@ -565,26 +565,40 @@ def test_audit_container_is_append_only_and_data_is_versioned():
 # ---------------------------------------------------------------- queue roles follow the bindings
 
 
+def queue_variable(main: str, queue_name: str, settings: dict[str, list[str]]) -> str:
+    """The main.bicep variable that names the queue a binding uses: through its app setting (`%X%`, set from a
+    module parameter that main.bicep passes from its variable of the same name) or by the literal name."""
+    setting = re.fullmatch(r"%(\w+)%", queue_name)
+    if setting:
+        (parameter,) = settings[setting.group(1)]
+        assert f"{parameter}: {parameter}" in module_params(main, "functionApp"), parameter
+        return parameter
+    literal = re.search(rf"^var (\w+) = '{re.escape(queue_name)}'$", main, re.MULTILINE)
+    assert literal, f"no main.bicep variable names the queue {queue_name!r}"
+    return literal.group(1)
+
+
 def test_queue_roles_follow_the_bindings():
     settings = settings_set_by_bicep()
+    main_path = INFRA / "main.bicep"
+    main = main_path.read_text(encoding="utf-8")
     triggers, outputs = set(), set()
     for bindings in app_functions().values():
         for binding in bindings:
             name = getattr(binding, "queue_name", None)
-            if not name:
-                continue
-            setting = re.fullmatch(r"%(\w+)%", name).group(1)
-            (triggers if binding.type == "queueTrigger" else outputs).add(setting)
-    assert triggers == {"WEBHOOK_QUEUE"} and outputs == {"WEBHOOK_QUEUE"}
-    # WEBHOOK_QUEUE is the module parameter webhookQueueName, which main.bicep passes from its variable.
-    assert settings["WEBHOOK_QUEUE"] == ["webhookQueueName"]
-    main_path = INFRA / "main.bicep"
-    main = main_path.read_text(encoding="utf-8")
-    assert "webhookQueueName: webhookQueueName" in module_params(main, "functionApp")
-    assert "var webhookPoisonQueueName = '${webhookQueueName}-poison'" in main
-    assert string_array_variable(main_path, "appTriggerQueueNames") == ["webhookQueueName"]
+            if name:
+                variable = queue_variable(main, name, settings)
+                (triggers if binding.type == "queueTrigger" else outputs).add(variable)
+    assert "webhookQueueName" in triggers and "webhookQueueName" in outputs
+    assert set(string_array_variable(main_path, "appTriggerQueueNames")) == triggers
     # Output bindings send; the host moves a message that keeps failing to <trigger queue>-poison.
-    assert string_array_variable(main_path, "appSenderQueueNames") == ["webhookQueueName", "webhookPoisonQueueName"]
+    poison = set()
+    for trigger in triggers:
+        found = re.search(rf"^var (\w+) = '\$\{{{trigger}\}}-poison'$", main, re.MULTILINE)
+        assert found, f"no poison queue variable for {trigger}"
+        poison.add(found.group(1))
+    assert set(string_array_variable(main_path, "appSenderQueueNames")) == outputs | poison
+    assert set(string_array_variable(main_path, "appQueueNames")) >= triggers | outputs | poison
     rbac_params = module_params(main, "rbac")
     assert "triggerQueueNames: appTriggerQueueNames" in rbac_params
     assert "senderQueueNames: appSenderQueueNames" in rbac_params
