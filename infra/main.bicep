@@ -195,6 +195,8 @@ var webhookQueueName = 'graph-notifications'
 // The Functions queue trigger moves a message that keeps failing to <queue>-poison.
 var webhookPoisonQueueName = '${webhookQueueName}-poison'
 var exportEventsQueueName = 'graph-export-events'
+// Export work items (one per tenant and API family): the timers fill it, the export_worker function runs it.
+var exportWorkQueueName = 'graph-export-work'
 
 var dataContainerNames = [
   exportContainerName
@@ -204,6 +206,8 @@ var dataContainerNames = [
 var appQueueNames = [
   webhookQueueName
   webhookPoisonQueueName
+  exportWorkQueueName
+  '${exportWorkQueueName}-poison'
 ]
 
 // --- Microsoft Graph application permissions of the managed identity (least privilege).
@@ -362,6 +366,7 @@ module functionApp 'modules/functionapp.bicep' = {
     stateContainerName: stateContainerName
     auditContainerName: auditContainerName
     webhookQueueName: webhookQueueName
+    exportWorkQueueName: exportWorkQueueName
     exportSchedule: exportSchedule
     subscriptionUpkeepSchedule: subscriptionUpkeepSchedule
     exportStreams: exportStreams

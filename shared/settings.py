@@ -111,6 +111,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated streams to export (names from the stream table).", "export"),
     Setting("EXPORT_SCHEDULE", "0 */5 * * * *", "NCRONTAB schedule of the export timers (read by the host).",
             "export"),
+    Setting("EXPORT_QUEUE", "graph-export-work",
+            "Storage queue of export work items (one per tenant and API family) that the timers fill and the "
+            "export_worker function runs.", "export"),
     Setting("EXPORT_OVERLAP_MINUTES", "10",
             "Each run re-reads this far behind its cursor to catch Graph's late-indexed changes.", "export"),
     Setting("EXPORT_INITIAL_LOOKBACK_DAYS", "7", "How far back the first run of a stream starts.", "export"),
@@ -173,6 +176,7 @@ class Settings:
     state_container: str
     audit_container: str
     export_streams: tuple[str, ...]
+    export_queue: str
     overlap_minutes: int
     initial_lookback_days: int
     time_budget_seconds: int
@@ -393,6 +397,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         state_container=reader.name_like("STATE_CONTAINER", CONTAINER_RE, container_rule),
         audit_container=reader.name_like("AUDIT_CONTAINER", CONTAINER_RE, container_rule),
         export_streams=reader.check("EXPORT_STREAMS", _parse_streams, ()),
+        export_queue=reader.name_like("EXPORT_QUEUE", QUEUE_RE, container_rule),
         overlap_minutes=reader.integer("EXPORT_OVERLAP_MINUTES", 0, 24 * 60),
         initial_lookback_days=reader.integer("EXPORT_INITIAL_LOOKBACK_DAYS", 0, 3650),
         time_budget_seconds=reader.integer("EXPORT_TIME_BUDGET_SECONDS", 10, 24 * 3600),

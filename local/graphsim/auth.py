@@ -59,6 +59,8 @@ class TokenService:
         certificates: tuple[str, ...] = (),
     ):
         self.tenants = set(tenants)
+        # Tenants whose admin has not consented: the app has no service principal there, so Entra does not know it.
+        self.unconsented: set[str] = set()
         self.client_id = client_id
         self.client_secret = client_secret
         self.expires_in = expires_in
@@ -134,12 +136,14 @@ class TokenService:
                     f"The request body must contain the following parameter: '{required}'.",
                 )
         client_id = form["client_id"]
-        if client_id != self.client_id:
+        if client_id != self.client_id or tenant in self.unconsented:
             return _aad_error(
                 400,
                 "unauthorized_client",
                 700016,
-                f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can "
+                "happen if the application has not been installed by the administrator of the tenant or consented "
+                "to by any user in the tenant.",
             )
         scopes = [s for s in form["scope"].split() if s not in _IGNORED_SCOPES]
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
