@@ -158,6 +158,11 @@ class GraphSimulator:
         self._tenant(tenant)  # KeyError for an unknown tenant
         self.tokens.unconsented.add(tenant)
 
+    def add_federated_credential(self, issuer: str, subject: str, audience: str, public_key_pem: str | bytes) -> None:
+        """A federated identity credential of the app: assertions with this issuer, subject and audience, signed by
+        the issuer's key (PEM public key), are accepted as client credentials in every tenant."""
+        self.tokens.add_federated_credential(issuer, subject, audience, public_key_pem)
+
     def register_client_certificate(self, pem: str | bytes) -> None:
         """Accept client assertions signed by this certificate's key (and check signatures from now on)."""
         self.tokens.register_certificate(pem)
