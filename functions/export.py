@@ -44,12 +44,14 @@ def export_run(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("export_status")
 @bp.route(route="export/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def export_status(req: func.HttpRequest) -> func.HttpResponse:
-    """Per tenant and stream: cursor, lag, last success, last error, whether a pass is in progress."""
+    """Per tenant and stream: cursor, lag, last success, last error, whether a pass is in progress; a summary across
+    tenants (healthy, lagging, failing), or with ?tenant= one tenant's streams and state."""
 
     def work() -> func.HttpResponse:
         from shared.export_engine import ExportEngine
         from shared.settings import get_settings
+        from shared.tenant_status import status_document
 
-        return json_response({"streams": ExportEngine(get_settings()).status()})
+        return json_response(status_document(ExportEngine(get_settings()), req.params.get("tenant")))
 
     return handle(work)

@@ -45,10 +45,8 @@ class Fleet:
         for family in RateFamily:
             self.host.run_timer(f"export_{family.value}_timer")
 
-    def status(self) -> list[dict]:
-        answer = requests.get(self.host.url("export/status"), params={"code": self.host.key}, timeout=30)
-        assert answer.status_code == 200, answer.text
-        return answer.json()["streams"]
+    def status(self, **params: str) -> requests.Response:
+        return requests.get(self.host.url("export/status"), params={"code": self.host.key, **params}, timeout=30)
 
     def queue(self, name: str) -> QueueClient:
         return QueueClient.from_connection_string(self.stack.env()["BRIDGE_STORAGE"], name)
@@ -96,7 +94,17 @@ def test_twenty_tenants_complete_while_two_fail_alone(fleet: Fleet):
 
     # Reported: each stream of the two shows its error, and their work items are in the poison queue after the
     # host's five attempts; nobody else's.
-    rows = {(row["tenant"], row["stream"]): row for row in fleet.status()}
+    document = fleet.status().json()
+    rows = {(row["tenant"], row["stream"]): row for row in document["streams"]}
+    assert document["summary"] == {"healthy": 18, "lagging": 0, "failing": 2, "tenants": 20,
+                                   "failingTenants": sorted([fleet.unconsented, fleet.throttled]),
+                                   "laggingTenants": []}
+    one = fleet.status(tenant=fleet.unconsented.upper()).json()
+    assert one["tenant"] == fleet.unconsented and one["state"] == "failing" and len(one["streams"]) == len(STREAMS)
+    assert fleet.status(tenant=healthy[0]).json()["state"] == "healthy"
+    assert fleet.status(tenant="not-a-tenant").status_code == 400
+    unknown = fleet.status(tenant="00000000-0000-4000-8000-000000000abc")
+    assert unknown.status_code == 404 and unknown.headers["Content-Type"] == "application/problem+json"
     for stream in STREAMS:
         assert "AADSTS700016" in rows[(fleet.unconsented, stream)]["lastError"]["message"]
         assert "429" in rows[(fleet.throttled, stream)]["lastError"]["message"]
