@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ MARKER_PREFIX = "fanout"
 # Longer than one item can legitimately stay unsettled: functionTimeout (10 min) times the queue's attempts would be
 # 50 min, but a retry only follows a failed attempt, and the export's time budget (270 s) ends an attempt early.
 MARKER_TTL = timedelta(minutes=30)
+MIN_STREAM_SECONDS = 5.0  # less time than this left in an item: the stream waits for the next item
 CLAIM_THREADS = 16  # marker writes per timer run in parallel: 1,000 tenants x 10 ms each would be 10 s in a row
 
 
@@ -213,10 +215,22 @@ class ItemResult:
         return "; ".join(f"{s.stream}/{s.tenant}: {s.error}" for s in self.failed)
 
 
-def run_item(settings: Settings, item: WorkItem, engine: ExportEngine) -> ItemResult:
-    """Run the item's streams one after the other (they share one budget): a failing stream does not stop the
-    rest. Streams disabled since the item was queued are left out."""
-    summaries = [engine.run(stream, item.tenant) for stream in item.streams if stream in settings.export_streams]
+def run_item(settings: Settings, item: WorkItem, engine: ExportEngine,
+             clock: Callable[[], float] = time.monotonic) -> ItemResult:
+    """Run the item's streams one after the other (they share one Graph budget): a failing stream does not stop
+    the rest. The streams share one time budget too (EXPORT_TIME_BUDGET_SECONDS, under functionTimeout): a stream
+    that gets no time is left to the tenant's next item, and one cut short resumes there from its saved page.
+    Streams disabled since the item was queued are left out."""
+    deadline = clock() + settings.time_budget_seconds
+    summaries = []
+    for stream in item.streams:
+        remaining = deadline - clock()
+        if stream not in settings.export_streams:
+            continue
+        if remaining < MIN_STREAM_SECONDS:
+            log.info("No time left in this work item for %s/%s; the next item runs it", stream, item.tenant)
+            continue
+        summaries.append(engine.run(stream, item.tenant, time_budget_seconds=remaining))
     return ItemResult(item, summaries)
 
 
