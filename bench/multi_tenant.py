@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         note = f"measured on {len(sample)} tenants, x{scale:g}" if scale != 1 else "measured"
         rows.append(("sequential", sequential_seconds, sequential.requests, sequential.throttled,
                      note + (f", {len(bad)} runs not ok" if bad else "")))
+        print_rows(rows)
 
         with tempfile.TemporaryDirectory() as tmp, DevHost(__import__("function_app").app, env,
                                                            run_queue_triggers=False) as timers:
@@ -182,12 +183,17 @@ def main(argv: list[str] | None = None) -> int:
                     stop_workers(workers)
                 rows.append((f"fan-out, {count} workers", fanned.seconds, fanned.requests, fanned.throttled,
                              f"x{sequential_seconds / fanned.seconds:.1f} vs sequential"))
+                print_rows(rows[-1:])  # as it comes: a long run shows its progress
 
-        print(f"\n{'pass':<22} {'wall s':>8} {'requests':>9} {'429s':>6} {'429 %':>6}  note")
-        for name, seconds, requests_, throttled, note in rows:
-            share = 100 * throttled / requests_ if requests_ else 0.0
-            print(f"{name:<22} {seconds:8.1f} {requests_:9d} {throttled:6d} {share:6.2f}  {note}")
+        print_rows(rows)
     return 0
+
+
+def print_rows(rows: list[tuple[str, float, int, int, str]]) -> None:
+    print(f"\n{'pass':<22} {'wall s':>8} {'requests':>9} {'429s':>6} {'429 %':>6}  note")
+    for name, seconds, requests_, throttled, note in rows:
+        share = 100 * throttled / requests_ if requests_ else 0.0
+        print(f"{name:<22} {seconds:8.1f} {requests_:9d} {throttled:6d} {share:6.2f}  {note}", flush=True)
 
 
 if __name__ == "__main__":
