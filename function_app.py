@@ -4,6 +4,7 @@ import azure.functions as func
 
 from functions.actions import bp as actions_bp
 from functions.export import bp as export_bp
+from functions.fanout import bp as fanout_bp
 from functions.jobs import bp as jobs_bp
 from functions.webhooks import bp as webhooks_bp
 from shared.app_logging import quiet_library_loggers
@@ -13,6 +14,7 @@ quiet_library_loggers()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(export_bp)
+app.register_functions(fanout_bp)
 app.register_functions(actions_bp)
 app.register_functions(jobs_bp)
 app.register_functions(webhooks_bp)

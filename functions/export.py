@@ -1,4 +1,4 @@
-"""Export triggers: one timer per stream (so streams run, fail and scale independently), "export now" and status.
+"""Export triggers: "export now" and status (the timers and the queue worker are in functions/fanout.py).
 
 Thin by design: every decision lives in shared.export_engine and shared.export_requests.
 """
@@ -10,43 +10,10 @@ import logging
 import azure.functions as func
 
 from functions.http import handle, json_response
-from shared.streams import STREAMS
 
 log = logging.getLogger("graph_security_bridge.export")
 
 bp = func.Blueprint()
-
-
-def run_stream_for_all_tenants(stream: str) -> None:
-    """The body of a stream's timer: run it for every tenant if the stream is enabled."""
-    from shared.export_engine import ExportEngine
-    from shared.settings import get_settings
-
-    settings = get_settings()
-    if stream not in settings.export_streams:
-        log.debug("Stream %s is not in EXPORT_STREAMS; nothing to do", stream)
-        return
-    engine = ExportEngine(settings)
-    summaries = [engine.run(stream, tenant) for tenant in settings.tenant_ids]
-    failed = [s for s in summaries if s.status == "failed"]
-    if failed:
-        # Fail the invocation so that the platform's failure metrics and alerts see it; the summaries are logged.
-        raise RuntimeError("; ".join(f"{s.stream}/{s.tenant}: {s.error}" for s in failed))
-
-
-def _register_timer(stream: str) -> object:
-    @bp.function_name(f"export_{stream}_timer")
-    @bp.timer_trigger(arg_name="timer", schedule="%EXPORT_SCHEDULE%", run_on_startup=False, use_monitor=True)
-    def export_timer(timer: func.TimerRequest) -> None:
-        if timer.past_due:
-            log.info("Export timer for %s is past due; running now", stream)
-        run_stream_for_all_tenants(stream)
-
-    return export_timer
-
-
-# One timer per stream, by stream name (tests call them as the host does).
-export_timer_functions = {stream: _register_timer(stream) for stream in STREAMS}
 
 
 @bp.function_name("export_run")
@@ -78,16 +45,18 @@ def export_run(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("export_status")
 @bp.route(route="export/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def export_status(req: func.HttpRequest) -> func.HttpResponse:
-    """Per tenant and stream: cursor, lag, last success, last error, whether a pass is in progress."""
+    """Per tenant and stream: cursor, lag, last success, last error, whether a pass is in progress; a summary across
+    tenants (healthy, lagging, failing), or with ?tenant= one tenant's streams and state."""
 
     def work() -> func.HttpResponse:
         from shared.export_engine import ExportEngine
         from shared.export_requests import storage_unavailable
         from shared.settings import get_settings
         from shared.storage import Patience
+        from shared.tenant_status import status_document
 
         with storage_unavailable("The export status could not be read"):
-            rows = ExportEngine(get_settings(), patience=Patience.INTERACTIVE).status()
-        return json_response({"streams": rows})
+            engine = ExportEngine(get_settings(), patience=Patience.INTERACTIVE)
+            return json_response(status_document(engine, req.params.get("tenant")))
 
     return handle(work)

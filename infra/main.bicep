@@ -229,6 +229,9 @@ var exportEventsQueueName = 'graph-export-events'
 // Asynchronous bulk requests (JOB_QUEUE in shared/actions/operations.py) and their poison queue.
 var jobQueueName = 'action-jobs'
 var jobPoisonQueueName = '${jobQueueName}-poison'
+// Export work items (one per tenant and API family): the timers fill it, the export_worker function runs it.
+var exportWorkQueueName = 'graph-export-work'
+var exportWorkPoisonQueueName = '${exportWorkQueueName}-poison'
 
 var dataContainerNames = [
   exportContainerName
@@ -240,19 +243,25 @@ var appQueueNames = [
   webhookPoisonQueueName
   jobQueueName
   jobPoisonQueueName
+  exportWorkQueueName
+  exportWorkPoisonQueueName
 ]
 // Queue roles follow the app's queue bindings (tests/unit/test_infra.py reads them from the app): a queue that
-// triggers a function (webhook_processor, actions_job_worker) gets Reader + Message Processor; a queue that an output
-// binding sends to, and the poison queue the host moves a failing message to, get Message Sender.
+// triggers a function (webhook_processor, actions_job_worker, export_worker) gets Reader + Message Processor; a
+// queue that an output binding sends to, and the poison queue the host moves a failing message to, get Message
+// Sender.
 var appTriggerQueueNames = [
   webhookQueueName
   jobQueueName
+  exportWorkQueueName
 ]
 var appSenderQueueNames = [
   webhookQueueName
   webhookPoisonQueueName
   jobQueueName
   jobPoisonQueueName
+  exportWorkQueueName
+  exportWorkPoisonQueueName
 ]
 
 // --- Microsoft Graph application permissions of the managed identity (least privilege).
@@ -439,6 +448,7 @@ module functionApp 'modules/functionapp.bicep' = {
     stateContainerName: stateContainerName
     auditContainerName: auditContainerName
     webhookQueueName: webhookQueueName
+    exportWorkQueueName: exportWorkQueueName
     exportSchedule: exportSchedule
     subscriptionUpkeepSchedule: subscriptionUpkeepSchedule
     exportStreams: exportStreams

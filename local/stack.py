@@ -13,7 +13,7 @@ from local.tls import LocalTls, ensure_local_tls
 from shared.settings import SETTINGS_BY_NAME, Settings, load_settings
 
 # App settings that binding expressions name (%EXPORT_SCHEDULE%, ...): the host needs them set.
-BINDING_SETTINGS = ("EXPORT_SCHEDULE", "WEBHOOK_QUEUE", "SUBSCRIPTION_UPKEEP_SCHEDULE")
+BINDING_SETTINGS = ("EXPORT_SCHEDULE", "EXPORT_QUEUE", "WEBHOOK_QUEUE", "SUBSCRIPTION_UPKEEP_SCHEDULE")
 
 
 class LocalStack:

@@ -15,19 +15,25 @@ class Cloud:
     graph_root: str
     authority_host: str
     supports_security_apis: bool = True
+    # The audience of a managed identity token used as a federated identity credential (Entra accepts exactly one
+    # per cloud).
+    federation_audience: str = "api://AzureADTokenExchange"
 
 
 CLOUDS: dict[str, Cloud] = {
     cloud.name.lower(): cloud
     for cloud in (
         Cloud("Global", "https://graph.microsoft.com", "https://login.microsoftonline.com"),
-        Cloud("USGov", "https://graph.microsoft.us", "https://login.microsoftonline.us"),
-        Cloud("USGovDoD", "https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+        Cloud("USGov", "https://graph.microsoft.us", "https://login.microsoftonline.us",
+              federation_audience="api://AzureADTokenExchangeUSGov"),
+        Cloud("USGovDoD", "https://dod-graph.microsoft.us", "https://login.microsoftonline.us",
+              federation_audience="api://AzureADTokenExchangeUSGov"),
         Cloud(
             "China",
             "https://microsoftgraph.chinacloudapi.cn",
             "https://login.chinacloudapi.cn",
             supports_security_apis=False,
+            federation_audience="api://AzureADTokenExchangeChina",
         ),
     )
 }

@@ -2,6 +2,12 @@
 
 One credential per tenant and process: azure-identity caches tokens inside the credential, so reusing it across
 invocations of a warm worker avoids a token request per run.
+
+managed_identity_federation: a multi-tenant app registration whose only credential is a federated identity credential
+trusting the function app's user-assigned managed identity. A token for a customer tenant is the client-credentials
+grant of that app in that tenant, with the managed identity's token for `api://AzureADTokenExchange` as the client
+assertion (azure-identity's ClientAssertionCredential). Nothing secret is stored anywhere: the managed identity's
+token comes from the host's identity endpoint and lives minutes.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,8 +23,30 @@ if TYPE_CHECKING:
 
     from shared.settings import Settings
 
+# Returns a signed JWT to present as the client assertion (called whenever a token is needed; it may cache).
+AssertionSource = Callable[[], str]
+
 _lock = threading.Lock()
 _credentials: dict[tuple[str, ...], TokenCredential] = {}
+_assertion_factory: Callable[[Settings], AssertionSource] | None = None
+
+
+def managed_identity_assertion(settings: Settings) -> AssertionSource:
+    """The managed identity's token for the cloud's token-exchange audience (ManagedIdentityCredential caches it)."""
+    from azure.identity import ManagedIdentityCredential
+
+    identity = ManagedIdentityCredential(client_id=settings.federated_identity_client_id)
+    scope = f"{settings.cloud.federation_audience}/.default"
+    return lambda: identity.get_token(scope).token
+
+
+def use_assertion_source(factory: Callable[[Settings], AssertionSource] | None) -> None:
+    """Where no managed identity endpoint exists (the local stack, tests): take the assertion from `factory`
+    instead; None goes back to the managed identity. Cached credentials are dropped."""
+    global _assertion_factory
+    with _lock:
+        _assertion_factory = factory
+        _credentials.clear()
 
 
 def _certificate_bytes(value: str) -> bytes:
@@ -51,6 +80,9 @@ def build_credential(settings: Settings, tenant_id: str) -> TokenCredential:
         return identity.CertificateCredential(
             tenant_id, settings.client_id, certificate_data=_certificate_bytes(settings.client_certificate), **authority
         )
+    if settings.auth_mode == "managed_identity_federation":
+        factory = _assertion_factory or managed_identity_assertion
+        return identity.ClientAssertionCredential(tenant_id, settings.client_id, factory(settings), **authority)
     if settings.auth_mode == "workload_identity":
         return identity.WorkloadIdentityCredential(
             tenant_id=tenant_id,

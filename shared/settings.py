@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from shared.webhooks.resources import DesiredSubscription
 
 
-AUTH_MODES = ("managed_identity", "client_secret", "certificate", "workload_identity")
+AUTH_MODES = ("managed_identity", "client_secret", "certificate", "workload_identity", "managed_identity_federation")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Blob container names: 3-63 chars, lowercase letters, digits and single hyphens, starting with a letter or digit.
 CONTAINER_RE = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
@@ -60,8 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GRAPH_TENANT_IDS", None, "Comma-separated Entra tenant ids (GUIDs) to export. Required.", "graph",
             required=True),
     Setting("GRAPH_AUTH_MODE", "managed_identity",
-            "How the app gets Graph tokens: managed_identity, client_secret, certificate or workload_identity.",
-            "graph"),
+            "How the app gets Graph tokens: managed_identity, client_secret, certificate, workload_identity or "
+            "managed_identity_federation (a multi-tenant app whose only credential is the app's user-assigned managed "
+            "identity: no secret; see docs/multi-tenant.md).", "graph"),
     Setting("GRAPH_CLIENT_ID", "",
             "Client id of the app registration, or of the user-assigned managed identity (empty: system-assigned).",
             "graph"),
@@ -72,6 +73,9 @@ SETTINGS: tuple[Setting, ...] = (
             "graph", secret=True),
     Setting("GRAPH_CLIENT_CERTIFICATE_PATH", "", "Path to a PEM or PKCS#12 file (certificate mode), instead of "
             "GRAPH_CLIENT_CERTIFICATE.", "graph"),
+    Setting("GRAPH_FEDERATED_IDENTITY_CLIENT_ID", "",
+            "Client id of the user-assigned managed identity that is the app registration's federated credential "
+            "(managed_identity_federation mode).", "graph"),
     Setting("GRAPH_FEDERATED_TOKEN_FILE", "",
             "Federated token file (workload_identity mode); empty: AZURE_FEDERATED_TOKEN_FILE.", "graph"),
     Setting("GRAPH_ENDPOINT", "", "Override of the Graph root URL (default: the cloud's).", "graph"),
@@ -112,6 +116,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated streams to export (names from the stream table).", "export"),
     Setting("EXPORT_SCHEDULE", "0 */5 * * * *", "NCRONTAB schedule of the export timers (read by the host).",
             "export"),
+    Setting("EXPORT_QUEUE", "graph-export-work",
+            "Storage queue of export work items (one per tenant and API family) that the timers fill and the "
+            "export_worker function runs.", "export"),
     Setting("EXPORT_OVERLAP_MINUTES", "10",
             "Each run re-reads this far behind its cursor to catch Graph's late-indexed changes.", "export"),
     Setting("EXPORT_INITIAL_LOOKBACK_DAYS", "7", "How far back the first run of a stream starts.", "export"),
@@ -161,6 +168,7 @@ class Settings:
     client_certificate: str = field(repr=False)
     client_certificate_path: str
     federated_token_file: str
+    federated_identity_client_id: str
     timeout_seconds: float
     max_attempts: int
     max_retry_wait_seconds: float
@@ -174,6 +182,7 @@ class Settings:
     state_container: str
     audit_container: str
     export_streams: tuple[str, ...]
+    export_queue: str
     overlap_minutes: int
     initial_lookback_days: int
     time_budget_seconds: int
@@ -344,7 +353,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     client_secret = reader.raw("GRAPH_CLIENT_SECRET")
     certificate = reader.raw("GRAPH_CLIENT_CERTIFICATE")
     certificate_path = reader.raw("GRAPH_CLIENT_CERTIFICATE_PATH")
-    if auth_mode in ("client_secret", "certificate", "workload_identity") and not client_id:
+    federated_identity = reader.raw("GRAPH_FEDERATED_IDENTITY_CLIENT_ID")
+    if federated_identity and not GUID_RE.match(federated_identity):
+        reader.problems.append(f"GRAPH_FEDERATED_IDENTITY_CLIENT_ID={federated_identity!r} is invalid: expected a GUID")
+    if auth_mode == "managed_identity_federation" and not federated_identity:
+        reader.problems.append("GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: GRAPH_AUTH_MODE="
+                               "managed_identity_federation needs the client id of the user-assigned managed identity "
+                               "(a system-assigned identity cannot be a federated credential).")
+    if auth_mode in ("client_secret", "certificate", "workload_identity", "managed_identity_federation") \
+            and not client_id:
         reader.problems.append(f"GRAPH_CLIENT_ID is missing: GRAPH_AUTH_MODE={auth_mode} needs the app's client id.")
     if auth_mode == "client_secret" and not client_secret:
         reader.problems.append("GRAPH_CLIENT_SECRET is missing: GRAPH_AUTH_MODE=client_secret needs it.")
@@ -382,6 +399,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         client_certificate=certificate,
         client_certificate_path=certificate_path,
         federated_token_file=reader.raw("GRAPH_FEDERATED_TOKEN_FILE"),
+        federated_identity_client_id=federated_identity,
         timeout_seconds=reader.number("GRAPH_TIMEOUT_SECONDS", 1, 600),
         max_attempts=reader.integer("GRAPH_MAX_ATTEMPTS", 1, 20),
         max_retry_wait_seconds=reader.number("GRAPH_MAX_RETRY_WAIT_SECONDS", 0, 3600),
@@ -395,6 +413,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         state_container=reader.name_like("STATE_CONTAINER", CONTAINER_RE, container_rule),
         audit_container=reader.name_like("AUDIT_CONTAINER", CONTAINER_RE, container_rule),
         export_streams=reader.check("EXPORT_STREAMS", _parse_streams, ()),
+        export_queue=reader.name_like("EXPORT_QUEUE", QUEUE_RE, container_rule),
         overlap_minutes=reader.integer("EXPORT_OVERLAP_MINUTES", 0, 24 * 60),
         initial_lookback_days=reader.integer("EXPORT_INITIAL_LOOKBACK_DAYS", 0, 3650),
         time_budget_seconds=reader.integer("EXPORT_TIME_BUDGET_SECONDS", 10, 24 * 3600),

@@ -98,6 +98,9 @@ param auditContainerName string
 @description('Queue of accepted change notifications.')
 param webhookQueueName string
 
+@description('Queue of export work items (one per tenant and API family).')
+param exportWorkQueueName string
+
 @description('NCRONTAB schedule of the export timers.')
 param exportSchedule string
 
@@ -178,6 +181,7 @@ var storageSettings = {
   STATE_CONTAINER: stateContainerName
   AUDIT_CONTAINER: auditContainerName
   WEBHOOK_QUEUE: webhookQueueName
+  EXPORT_QUEUE: exportWorkQueueName
 }
 
 // The host resolves %EXPORT_SCHEDULE% and %SUBSCRIPTION_UPKEEP_SCHEDULE% when it indexes the timers: both must

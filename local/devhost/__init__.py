@@ -55,7 +55,7 @@ settings cache is reset on start and stop. One DevHost per process at a time whe
 
     with DevHost(function_app.app, stack.env()) as host:
         requests.get(f"{host.base_url}/alerts/123", headers={"x-functions-key": host.key})
-        host.run_timer("export_alerts_timer")
+        host.run_timer("export_security_timer")
         assert host.drain()
 
 `python -m local.devhost` starts the local stack (Graph simulator + Azurite) and serves the app; it prints the base

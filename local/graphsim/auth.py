@@ -2,8 +2,10 @@
 
 - ``GET /{tenant}/v2.0/.well-known/openid-configuration``
 - ``POST /{tenant}/oauth2/v2.0/token`` with ``grant_type=client_credentials``, ``client_id``, ``scope`` ending in
-  ``/.default``, and ``client_secret`` or a ``client_assertion`` JWT (iss = sub = client_id). The assertion signature
-  is checked against the registered certificates when there are any; with none registered it is not checked.
+  ``/.default``, and ``client_secret`` or a ``client_assertion`` JWT. A certificate assertion has iss = sub =
+  client_id; its signature is checked against the registered certificates when there are any (with none registered
+  it is not checked). Any other assertion must match a federated identity credential of the app (issuer, subject and
+  audience exactly, as Entra matches them: AADSTS70021 otherwise) and be signed by that issuer's key.
 
 Tokens are opaque random strings mapped to (tenant, client, expiry); Graph requests validate against that map.
 """
@@ -23,6 +25,14 @@ _IGNORED_SCOPES = {"openid", "profile", "offline_access"}
 
 
 @dataclass(frozen=True)
+class FederatedCredential:
+    issuer: str
+    subject: str
+    audience: str
+    key: Any  # the issuer's public signing key
+
+
+@dataclass(frozen=True)
 class TokenInfo:
     tenant: str
     client_id: str
@@ -33,6 +43,10 @@ class TokenError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class FederationMismatch(TokenError):
+    """No federated identity credential of the app matches the assertion (AADSTS70021)."""
 
 
 def _aad_error(status: int, error: str, code: int, description: str) -> tuple[int, dict[str, Any]]:
@@ -59,6 +73,8 @@ class TokenService:
         certificates: tuple[str, ...] = (),
     ):
         self.tenants = set(tenants)
+        # Tenants whose admin has not consented: the app has no service principal there, so Entra does not know it.
+        self.unconsented: set[str] = set()
         self.client_id = client_id
         self.client_secret = client_secret
         self.expires_in = expires_in
@@ -67,6 +83,7 @@ class TokenService:
             self.register_certificate(pem)
         self._lock = threading.Lock()
         self._tokens: dict[str, TokenInfo] = {}
+        self.federated: list[FederatedCredential] = []
         self.requests = 0  # every POST to a token endpoint, successful or not
         self.issued = 0
 
@@ -75,6 +92,12 @@ class TokenService:
 
         data = pem.encode() if isinstance(pem, str) else pem
         self._certificates.append(x509.load_pem_x509_certificate(data).public_key())
+
+    def add_federated_credential(self, issuer: str, subject: str, audience: str, public_key_pem: str | bytes) -> None:
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        data = public_key_pem.encode() if isinstance(public_key_pem, str) else public_key_pem
+        self.federated.append(FederatedCredential(issuer, subject, audience, load_pem_public_key(data)))
 
     # --- discovery --------------------------------------------------------------------------------------------------
 
@@ -134,12 +157,14 @@ class TokenService:
                     f"The request body must contain the following parameter: '{required}'.",
                 )
         client_id = form["client_id"]
-        if client_id != self.client_id:
+        if client_id != self.client_id or tenant in self.unconsented:
             return _aad_error(
                 400,
                 "unauthorized_client",
                 700016,
-                f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can "
+                "happen if the application has not been installed by the administrator of the tenant or consented "
+                "to by any user in the tenant.",
             )
         scopes = [s for s in form["scope"].split() if s not in _IGNORED_SCOPES]
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
@@ -187,6 +212,8 @@ class TokenService:
                 return _aad_error(400, "invalid_request", 50027, "Invalid client_assertion_type.")
             try:
                 self._check_assertion(form["client_assertion"], client_id)
+            except FederationMismatch as exc:
+                return _aad_error(400, "invalid_request", 70021, exc.message)
             except TokenError as exc:
                 return _aad_error(401, "invalid_client", 700027, f"Client assertion failed validation: {exc.message}")
             return None
@@ -205,7 +232,8 @@ class TokenService:
         except jwt.PyJWTError as exc:
             raise TokenError(f"not a JWT ({exc})") from None
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
-            raise TokenError("iss and sub must both be the client id")
+            self._check_federated(assertion, claims)
+            return
         if "exp" in claims and float(claims["exp"]) < time.time():
             raise TokenError("the assertion has expired")
         if not self._certificates:
@@ -222,6 +250,24 @@ class TokenService:
             except jwt.PyJWTError:
                 continue
         raise TokenError("the signature matches no registered certificate")
+
+    def _check_federated(self, assertion: str, claims: dict[str, Any]) -> None:
+        import jwt
+
+        audiences = claims.get("aud")
+        audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
+        match = next((f for f in self.federated if f.issuer == claims.get("iss") and f.subject == claims.get("sub")
+                      and f.audience in audiences), None)
+        if match is None:
+            raise FederationMismatch(
+                "No matching federated identity record found for presented assertion. Assertion Issuer: "
+                f"'{claims.get('iss')}'. Assertion Subject: '{claims.get('sub')}'. Assertion Audience: "
+                f"'{','.join(audiences)}'.")
+        try:
+            jwt.decode(assertion, key=match.key, algorithms=["RS256"], audience=match.audience,
+                       options={"require": ["exp"]})
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"the federated assertion is not valid: {exc}") from None
 
     # --- validation -------------------------------------------------------------------------------------------------
 

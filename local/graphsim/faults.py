@@ -1,8 +1,9 @@
 """Fault injection for Graph paths: error statuses, latency, dropped connections and truncated bodies.
 
 Rules come from ``sim.set_faults(**knobs)`` (replaces all rules) or ``sim.add_faults(**knobs)`` (adds one). Each rule
-can be limited to paths containing a substring and, for the rate-based knobs, to a number of occurrences. ``*_next``
-knobs are exact counters (the next N matching requests), rates draw from an RNG seeded from the simulator seed.
+can be limited to paths containing a substring, to one tenant and, for the rate-based knobs, to a number of
+occurrences. ``*_next`` knobs are exact counters (the next N matching requests), rates draw from an RNG seeded
+from the simulator seed.
 The token endpoint is only affected by rules created with ``token_endpoint=True``.
 """
 
@@ -25,6 +26,7 @@ class FaultRule:
     truncate_rate: float = 0.0
     truncate_next: int = 0
     path: str | None = None  # only requests whose path contains this substring
+    tenant: str | None = None  # only requests of this tenant (Graph: the token's; token endpoint: the path's)
     times: int | None = None  # the rule's rate-based knobs (and latency) stop after this many hits
     retry_after: float | None = None  # Retry-After seconds on injected 429/503 answers
     token_endpoint: bool = False  # apply to the token endpoint (and only there) instead of Graph paths
@@ -86,7 +88,7 @@ class FaultInjector:
     def active(self) -> bool:
         return bool(self._rules)
 
-    def decide(self, path: str, *, token_endpoint: bool = False) -> FaultDecision:
+    def decide(self, path: str, *, token_endpoint: bool = False, tenant: str | None = None) -> FaultDecision:
         """What to do to this request. Counters are consumed here, so call it once per request."""
         if not self._rules:
             return NO_FAULT
@@ -94,6 +96,8 @@ class FaultInjector:
         with self._lock:
             for rule in self._rules:
                 if rule.token_endpoint != token_endpoint or (rule.path and rule.path not in path):
+                    continue
+                if rule.tenant and rule.tenant != tenant:
                     continue
                 counted = rule.times is None or rule.times > 0
                 if rule.latency_ms and counted:

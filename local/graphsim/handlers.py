@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
@@ -95,7 +95,7 @@ Handler = Callable[[], GraphResponse]
 class GraphApi:
     def __init__(
         self,
-        tenants: dict[str, TenantState],
+        tenants: Mapping[str, TenantState],
         throttler: Throttler,
         config: SimConfig,
         log_inner: Callable[[GraphRequest, GraphResponse], None] | None = None,

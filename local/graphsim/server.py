@@ -135,7 +135,11 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             parts[1:] == ["oauth2", "v2.0", "token"] or parts[1:] == ["v2.0", ".well-known", "openid-configuration"]
         )
         is_graph = bool(parts) and parts[0] in _VERSIONS
-        fault = sim.faults.decide(path, token_endpoint=is_token) if (is_graph or is_token) else NO_FAULT
+        fault = NO_FAULT
+        if is_graph or is_token:
+            fault_tenant = parts[0] if is_token else (sim.tokens.tenant_of(headers.get("authorization"))
+                                                       if sim.faults.active else None)
+            fault = sim.faults.decide(path, token_endpoint=is_token, tenant=fault_tenant)
         if fault.latency_s:
             time.sleep(fault.latency_s)
         tenant = None

@@ -25,7 +25,7 @@ from .resources import BY_NAME
 from .server import SimHTTPServer
 from .subscription_api import SubscriptionApi
 from .subscriptions import ALERTS, SubscriptionStore
-from .tenant import TenantState
+from .tenant import LazyTenants, TenantState
 from .throttle import Throttler
 from .ticks import TICKS_PER_SECOND, now_ticks
 
@@ -57,7 +57,7 @@ class GraphSimulator:
         _check_config(cfg)
         anchor = now_ticks() if cfg.anchor is None else _to_ticks(cfg.anchor)
         self.tenants: tuple[str, ...] = data.tenant_ids(cfg.seed, cfg.tenants)
-        self._state = {tid: TenantState(tid, i, cfg, anchor) for i, tid in enumerate(self.tenants)}
+        self._state = LazyTenants(self.tenants, cfg, anchor)
         self.tokens = TokenService(
             self.tenants, cfg.client_id, cfg.client_secret, cfg.token_expires_in, cfg.client_certificates
         )
@@ -163,6 +163,17 @@ class GraphSimulator:
     def expire_tokens(self) -> None:
         """Expire every issued token now: the next Graph call with one gets 401."""
         self.tokens.expire_all()
+
+    def withdraw_consent(self, tenant: str) -> None:
+        """As if the tenant's admin never consented (or removed the enterprise app): its token requests fail with
+        AADSTS700016, as Entra answers for an app without a service principal in the tenant."""
+        self._tenant(tenant)  # KeyError for an unknown tenant
+        self.tokens.unconsented.add(tenant)
+
+    def add_federated_credential(self, issuer: str, subject: str, audience: str, public_key_pem: str | bytes) -> None:
+        """A federated identity credential of the app: assertions with this issuer, subject and audience, signed by
+        the issuer's key (PEM public key), are accepted as client credentials in every tenant."""
+        self.tokens.add_federated_credential(issuer, subject, audience, public_key_pem)
 
     def register_client_certificate(self, pem: str | bytes) -> None:
         """Accept client assertions signed by this certificate's key (and check signatures from now on)."""

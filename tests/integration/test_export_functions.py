@@ -9,10 +9,13 @@ import time
 
 import azure.functions as func
 import pytest
+from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 from functions import export as export_functions
+from functions import fanout as fanout_functions
 from shared.settings import reset_settings_cache
+from shared.streams import RateFamily
 
 
 @pytest.fixture
@@ -71,9 +74,16 @@ def test_export_now_reports_a_graph_failure_as_502(app_env):
     assert run["status"] == "failed" and "SecurityAlert.Read.All" in run["error"]
 
 
-def test_timer_runs_its_stream_for_every_tenant(app_env):
-    timer = export_functions.export_timer_functions["riskyUsers"]
-    call(timer, TimerRequest(past_due=False))
+def test_timer_queues_a_work_item_that_the_worker_runs(app_env):
+    """The timer only enqueues (through its output binding); the queue worker runs the family's streams."""
+    from local.devhost.bindings import Out
+
+    timer = fanout_functions.export_timer_functions[RateFamily.IDENTITY_PROTECTION]
+    work = Out()
+    timer.build().get_user_function()(TimerRequest(past_due=False), work)
+    (message,) = work.get()
+    assert json.loads(message)["streams"] == ["riskyUsers"]
+    call(fanout_functions.export_worker, QueueMessage(id="m1", body=message.encode(), dequeue_count=1))
     status = call(export_functions.export_status, http("GET", "/api/export/status"))
     rows = {row["stream"]: row for row in json.loads(status.get_body())["streams"]}
     assert rows["riskyUsers"]["lastRun"]["items"] == 40

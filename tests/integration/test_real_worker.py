@@ -157,16 +157,25 @@ def test_each_trigger_kind_runs_under_the_worker(stack):
          "query": {"validationToken": "token-123"}},
         {"kind": "http", "function": "webhook_notifications", "method": "POST", "path": "webhooks/notifications",
          "body": json.dumps(notification), "headers": {"Content-Type": "application/json"}},
-        {"kind": "timer", "function": "export_alerts_timer"},
-        {"kind": "http", "function": "export_status", "method": "GET", "path": "export/status"},
+        {"kind": "timer", "function": "export_security_timer"},
     ]})
     assert answer["refused"] is None, answer["refused"]
-    handshake, notified, timer, status = answer["outcomes"]
+    handshake, notified, timer = answer["outcomes"]
     assert handshake["ok"] and handshake["http"]["status"] == 200 and handshake["http"]["body"] == "token-123"
     assert notified["ok"] and notified["http"]["status"] == 202, notified
     (message,) = notified["outputs"]["messages"]  # the queue output binding, as the worker encodes it for the host
     assert json.loads(message)["streams"] == ["alerts"] and json.loads(message)["tenant"] == tenant
     assert timer["ok"], timer["error"]
+    (work_item,) = timer["outputs"]["work"]  # the timer only enqueues: one item for the tenant's security family
+    assert json.loads(work_item)["tenant"] == tenant and json.loads(work_item)["family"] == "security"
+
+    worked = run_worker({"env": env, "steps": [
+        {"kind": "queue", "function": "export_worker", "body": work_item, "dequeue_count": 1},
+        {"kind": "http", "function": "export_status", "method": "GET", "path": "export/status"},
+    ]})
+    assert worked["refused"] is None, worked["refused"]
+    export_run, status = worked["outcomes"]
+    assert export_run["ok"], export_run["error"]
     assert status["ok"] and status["http"]["status"] == 200, status
     rows = json.loads(status["http"]["body"])
     assert any(row.get("stream") == "alerts" and row.get("lastSuccess") for row in _status_rows(rows)), rows
@@ -185,10 +194,10 @@ def test_each_trigger_kind_runs_under_the_worker(stack):
     assert exported.duplicates == []
     assert {r["id"] for r in exported.records if r["lastUpdateDateTime"] == latest[r["id"]]} >= changed
 
-    foreign = [line for line in answer["user_logs"] + processed["user_logs"]
+    foreign = [line for line in answer["user_logs"] + worked["user_logs"] + processed["user_logs"]
                if not line["logger"].startswith(APP_LOGGER)]
     assert foreign == [], f"lines from libraries would reach Application Insights: {foreign[:5]}"
-    assert any(line["logger"].startswith(APP_LOGGER) for line in answer["user_logs"]), "the app logs its runs"
+    assert any(line["logger"].startswith(APP_LOGGER) for line in worked["user_logs"]), "the app logs its runs"
     assert time.monotonic() - started < WORKER_TIMEOUT_S
 
 

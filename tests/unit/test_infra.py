@@ -52,6 +52,7 @@ OPTIONAL_IN_AZURE = {
     "GRAPH_CLIENT_CERTIFICATE": "set (as a Key Vault reference) only for authMode appRegistration with a certificate",
     "GRAPH_CLIENT_CERTIFICATE_PATH": "a path for hosts with a mounted certificate; Azure uses GRAPH_CLIENT_CERTIFICATE",
     "GRAPH_FEDERATED_TOKEN_FILE": "workload_identity mode (AKS); the function app uses its managed identity",
+    "GRAPH_FEDERATED_IDENTITY_CLIENT_ID": "managed_identity_federation mode only (docs/multi-tenant.md sets it up)",
     "GRAPH_ENDPOINT": "derived from GRAPH_CLOUD",
     "GRAPH_AUTHORITY_HOST": "derived from GRAPH_CLOUD",
     "GRAPH_DISABLE_INSTANCE_DISCOVERY": "only for a private or local authority; Azure uses the public ones",

@@ -2,7 +2,12 @@ import threading
 
 import pytest
 
-from shared.rate_budget import SAFETY_MARGIN, RateBudgets, RatePacer
+from shared.rate_budget import SAFETY_MARGIN, SEND_JITTER_SECONDS, RateBudgets, RatePacer
+
+
+def padded(window: float) -> float:
+    """The window a pacer keeps for one of Graph's: the relative margin and the send allowance."""
+    return window * SAFETY_MARGIN + SEND_JITTER_SECONDS
 
 
 class FakeClock:
@@ -28,7 +33,7 @@ def test_pacer_spaces_requests_so_no_window_exceeds_the_rate():
     # any 60 s window holds at most 150 request starts
     worst = max(sum(1 for t in starts if s <= t < s + 60) for s in starts)
     assert worst <= 150
-    assert starts[1] - starts[0] == pytest.approx(60 / 150 * SAFETY_MARGIN)
+    assert starts[1] - starts[0] == pytest.approx(padded(60) / 150)
 
 
 def test_a_batch_takes_one_slot_per_inner_request():
@@ -36,7 +41,7 @@ def test_a_batch_takes_one_slot_per_inner_request():
     pacer = RatePacer(100, 100.0, clock=clock, sleep=clock.sleep)
     pacer.acquire(20)
     waited = pacer.acquire()
-    assert waited == pytest.approx(20 * SAFETY_MARGIN)
+    assert waited == pytest.approx(20 * padded(100) / 100)
 
 
 def test_hold_until_pushes_every_caller():
@@ -50,7 +55,7 @@ def test_budgets_are_per_tenant_and_family():
     budgets = RateBudgets({"security": (150, 60.0), "identityProtection": (1, 1.0)})
     assert budgets.pacer("t1", "security") is budgets.pacer("t1", "security")
     assert budgets.pacer("t1", "security") is not budgets.pacer("t2", "security")
-    assert budgets.pacer("t1", "identityProtection").interval == SAFETY_MARGIN
+    assert budgets.pacer("t1", "identityProtection").interval == pytest.approx(padded(1.0))
 
 
 def _worst_window(grants: list[tuple[float, int]], window: float) -> int:
@@ -91,7 +96,7 @@ def test_a_grant_larger_than_the_limit_waits_for_an_empty_window():
     clock = FakeClock()
     pacer = RatePacer(1, 1.0, clock=clock, sleep=clock.sleep)
     pacer.acquire()
-    assert pacer.acquire(3) == pytest.approx(SAFETY_MARGIN)
+    assert pacer.acquire(3) == pytest.approx(padded(1.0))
 
 
 def test_a_long_mixed_run_keeps_the_bound_and_the_pace_after_old_grants_expire():
@@ -108,5 +113,5 @@ def test_a_long_mixed_run_keeps_the_bound_and_the_pace_after_old_grants_expire()
         pacer.acquire(slots)
         grants.append((clock.now, slots))
     assert _worst_window(grants, 60.0) <= 150
-    ideal = sum(n for _, n in grants) / 150 * 60.0 * SAFETY_MARGIN
+    ideal = sum(n for _, n in grants) / 150 * padded(60.0)
     assert clock.now < ideal * 1.15
