@@ -5,8 +5,9 @@ One run of one (tenant, stream):
 2. load the checkpoint; delete the blob a crashed run may have left at the checkpoint's next name (it was written but
    never recorded, and the pages it holds will be written again); fix this run's hour folder;
 3. if no pass is in progress, start one from `cursor - overlap` (first run: `now - lookback`);
-4. for each page (from the saved nextLink, if resuming): drop versions already written, write the rest as one blob,
-   then save the checkpoint (keys, next blob number, nextLink) - data before checkpoint;
+4. for each page (from the saved nextLink, if resuming): drop versions already written, write the rest as one blob
+   (and, with EXPORT_FORMATS=graph,ocsf, its OCSF twin: shared/ocsf/output.py), then save the checkpoint (keys,
+   next blob number, nextLink) - data before checkpoint;
 5. when the pass reads its last page, the cursor moves to the largest version the pass saw.
 A run stops cleanly when its time budget is spent; the next run resumes from the saved nextLink.
 """
@@ -18,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from shared.blob_sink import blob_name, delete_if_exists, partition_of, write_bl
 from shared.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
 from shared.graph_client import GraphClient, GraphError
 from shared.leases import LeaseBusy, LeaseLost, RunLease
+from shared.ocsf.output import OcsfOutput, discard_twin
 from shared.streams import STREAMS, Stream
 from shared.versions import from_datetime, normalize_version, odata_literal, shift, to_datetime
 
@@ -60,6 +62,7 @@ class RunSummary:
     seconds: float = 0.0
     error: str | None = None
     backfill: str | None = None
+    ocsf: dict[str, int] = field(default_factory=dict)  # with EXPORT_FORMATS=graph,ocsf: items, blobs, bytes, fallbacks
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +75,7 @@ class StepHook:
     """Called at each step boundary of a run; the default does nothing. Tests use it to crash a run between two
     steps (raising a BaseException, as a killed worker would stop), which is why the steps are named."""
 
-    STEPS = ("after_fetch", "after_blob_write", "before_checkpoint", "after_checkpoint")
+    STEPS = ("after_fetch", "after_blob_write", "after_ocsf_write", "before_checkpoint", "after_checkpoint")
 
     def __call__(self, step: str, summary: RunSummary) -> None:
         return None
@@ -126,6 +129,8 @@ class ExportEngine:
         self._now = now
         self._monotonic = monotonic
         self._hook = hook or StepHook()
+        self._ocsf = OcsfOutput(settings.ocsf_version, settings.gzip_level) if "ocsf" in settings.export_formats \
+            else None
         self.exports = self._blobs.get_container_client(settings.export_container)
         self.state = self._blobs.get_container_client(settings.state_container)
         self.checkpoints = CheckpointStore(self.state, "checkpoints")
@@ -228,6 +233,9 @@ class ExportEngine:
         # `seen`, so they will be written again. Remove it so that no version is in two blobs.
         if checkpoint.partition and delete_if_exists(self.exports, name_of(checkpoint.seq)):
             log.warning("Removed unrecorded blob %s left by an interrupted run", name_of(checkpoint.seq))
+        # Its OCSF twin too (or a twin alone: the run died between the two writes), whatever EXPORT_FORMATS says now.
+        if checkpoint.partition:
+            discard_twin(self.exports, name_of(checkpoint.seq))
         partition = partition_of(self._now())
         if checkpoint.partition is None or partition > checkpoint.partition:
             # Record this run's folder before writing into it, so a crash leaves its orphan where we look.
@@ -297,6 +305,9 @@ class ExportEngine:
                     level=self.settings.gzip_level,
                 )
                 self._hook("after_blob_write", summary)
+                if self._ocsf:
+                    self._write_ocsf(stream, tenant, name_of(checkpoint.seq), fresh, summary)
+                self._hook("after_ocsf_write", summary)
                 for key, version in fresh_keys:
                     checkpoint.seen.add(key, version)
                 checkpoint.seq += 1
@@ -334,6 +345,17 @@ class ExportEngine:
         checkpoint.last_run = {k: v for k, v in summary.as_dict().items() if k not in ("error",)}
         lease.ensure()
         store.save(checkpoint, etag)
+
+    def _write_ocsf(self, stream: Stream, tenant: str, graph_blob: str, records: list[dict[str, Any]],
+                    summary: RunSummary) -> None:
+        """The OCSF twin of the blob just written, before the checkpoint that records both (shared/ocsf/output.py
+        says why a crash between the two never leaves one without the other)."""
+        assert self._ocsf is not None
+        written = self._ocsf.write(self.exports, graph_blob, stream.name, tenant, records)
+        if written is not None:
+            for key, value in (("items", written.blob.records), ("blobs", 1), ("bytes", written.blob.bytes),
+                               ("fallbacks", written.fallbacks)):
+                summary.ocsf[key] = summary.ocsf.get(key, 0) + value
 
     @staticmethod
     def _checkpoint_name(stream: Stream, backfill_label: str | None) -> str:

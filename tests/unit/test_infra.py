@@ -66,6 +66,8 @@ OPTIONAL_IN_AZURE = {
     "EXPORT_TIME_BUDGET_SECONDS": "the default stays under Flex Consumption's function timeout",
     "EXPORT_INCIDENTS_EXPAND_ALERTS": "off by default on purpose ($expand=alerts fails on large tenants)",
     "EXPORT_GZIP_LEVEL": "tuning knob; the default suits Azure",
+    "EXPORT_FORMATS": "an app setting to turn the ocsf output on; the default writes the graph output only",
+    "EXPORT_OCSF_VERSION": "read only with EXPORT_FORMATS=graph,ocsf; the default is the newest supported version",
     "ACTIONS_MAX_BULK_IDS": "tuning knob; the default suits Azure",
     "ACTIONS_BULK_TIME_BUDGET_SECONDS": "tuning knob; the default suits a Consumption Logic App caller",
     "WEBHOOK_FUNCTION_KEY": "set (as a Key Vault reference) only when webhooks are enabled",
