@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
     from jsonschema import Draft202012Validator
 
+    from local.export_check import ExportContents
+
 
 @lru_cache(maxsize=4)
 def _ocsf_schema(version: str) -> Any:
@@ -96,3 +98,20 @@ def pairing_problems(container: ContainerClient, stream: str, tenant: str, ocsf:
             problems.append(f"{name}: {count} records but {ocsf.by_blob[name]} OCSF events")
     problems += [f"OCSF blob {name} has no graph twin" for name in ocsf.by_blob if name not in graph_blobs]
     return problems
+
+
+def ocsf_problems(container: ContainerClient, stream: str, tenant: str, graph: ExportContents, *,
+                  validate: bool = True) -> tuple[OcsfContents, list[str]]:
+    """The OCSF output of one stream and tenant against its graph output (`graph`, from read_export): every graph
+    blob has its twin with as many events, every exported version is rendered exactly once, and (with `validate`)
+    every event is valid OCSF. Returns what was read and the problems found (empty: all good)."""
+    ocsf = read_ocsf(container, stream, tenant)
+    problems = pairing_problems(container, stream, tenant, ocsf)
+    problems += [f"{uid} rendered {count} times" for uid, count in ocsf.uids.items() if count > 1]
+    expected = {f"{item_id}/{version}" for item_id, version in graph.versions}
+    problems += [f"{uid} exported but not rendered" for uid in sorted(expected - set(ocsf.uids))]
+    problems += [f"{uid} rendered but not exported" for uid in sorted(set(ocsf.uids) - expected)]
+    if validate:
+        for event in ocsf.events:
+            problems += [f"{event.get('metadata', {}).get('uid')}: {error}" for error in schema_errors(event)]
+    return ocsf, problems

@@ -63,7 +63,7 @@ TABLE: tuple[Row, ...] = (
             "table alertClassification -> verdict_id"),
     derived("verdict", ("classification",), lambda item: CLASSIFICATION.caption_of(item.get("classification")),
             "caption of verdict_id"),
-    const("is_alert", True, "always true: every alerts_v2 object is an alert"),
+    const("is_alert", True, "every alerts_v2 object is an alert"),
     copy("message", "title"),
     timestamp("start_time", "firstActivityDateTime"),
     timestamp("end_time", "lastActivityDateTime"),

@@ -23,12 +23,13 @@ class EnumMap:
     unknown: int = 0  # the id for a missing value, unknown and unknownFutureValue
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ids", {k.lower(): v for k, v in self.ids.items()})
+        # Graph's documentation writes some members in PascalCase: match them case-insensitively.
+        object.__setattr__(self, "_lower", {k.lower(): v for k, v in self.ids.items()})
 
     def id_of(self, value: Any) -> int:
         if not isinstance(value, str) or not value or value.lower() in UNKNOWN_MEMBERS:
             return self.unknown
-        return self.ids.get(value.lower(), OTHER)
+        return self._lower.get(value.lower(), OTHER)
 
     def caption_of(self, value: Any) -> str:
         ocsf_id = self.id_of(value)

@@ -9,6 +9,7 @@ the table is the whole mapping of a class and a reviewer can read it line by lin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -75,7 +76,7 @@ def version_uid(item: Item, version_field: str) -> str | None:
 
 
 def const(target: str, value: Any, note: str = "") -> Row:
-    return Row(target, (), lambda _item: value, note or f"always `{value!r}`")
+    return Row(target, (), lambda _item: value, f"always `{json.dumps(value)}`" + (f" ({note})" if note else ""))
 
 
 def copy(target: str, field: str, note: str = "") -> Row:
