@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.blob_sink import blob_name, delete_if_exists, partition_of, write_blob
 from shared.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
+from shared.enrichment import Enricher
 from shared.graph_client import GraphClient, GraphError
 from shared.leases import LeaseBusy, LeaseLost, RunLease
 from shared.ocsf.output import OcsfOutput, discard_twin
@@ -63,6 +64,7 @@ class RunSummary:
     error: str | None = None
     backfill: str | None = None
     ocsf: dict[str, int] = field(default_factory=dict)  # with EXPORT_FORMATS=graph,ocsf: items, blobs, bytes, fallbacks
+    enrichment: dict[str, Any] = field(default_factory=dict)  # with EXPORT_ENRICH=true (alerts): lookups, failures
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -254,6 +256,7 @@ class ExportEngine:
             checkpoint.pass_state = PassState(low=low, high=high)
         pass_state = checkpoint.pass_state
         first_params = self._query(stream, pass_state)
+        enricher = Enricher(client, tenant) if self.settings.enrich and stream.name == "alerts" else None
         resumed_link = pass_state.next_link
 
         while True:
@@ -287,6 +290,9 @@ class ExportEngine:
             fresh, fresh_keys, page_max = self._select_fresh(stream, items, checkpoint.seen, pass_state, summary)
             if page_max and (pass_state.max_version is None or page_max > pass_state.max_version):
                 pass_state.max_version = page_max
+            if fresh and enricher:
+                fresh = enricher.enrich(fresh)  # never raises: a failed lookup leaves the entity in `missing`
+                summary.enrichment = enricher.stats.as_dict()
             if fresh:
                 lease.ensure()
                 versions = [v for _, v in fresh_keys if v]

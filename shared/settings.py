@@ -124,6 +124,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EXPORT_FORMATS", "graph",
             "Comma-separated outputs of the export: graph (Graph's objects as returned; always on), and ocsf to also "
             "write each version as an OCSF event under ocsf/ (docs/ocsf.md).", "export"),
+    Setting("EXPORT_ENRICH", "false",
+            "true to add bridgeContext (the essentials of the users and devices an alert's evidence names) to each "
+            "exported alert, looked up with $batch at low priority; needs User.Read.All and Device.Read.All "
+            "(docs/enrichment.md).", "export"),
     Setting("EXPORT_OCSF_VERSION", "1.8.0",
             "OCSF schema version of the ocsf output, written to metadata.version: 1.6.0, 1.7.0 or 1.8.0.", "export"),
     # --- Actions
@@ -185,6 +189,7 @@ class Settings:
     gzip_level: int
     export_formats: tuple[str, ...]
     ocsf_version: str
+    enrich: bool
     actions_enabled: bool
     actions_max_bulk_ids: int
     actions_bulk_time_budget_seconds: int
@@ -430,6 +435,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gzip_level=reader.integer("EXPORT_GZIP_LEVEL", 1, 9),
         export_formats=reader.check("EXPORT_FORMATS", _parse_formats, ("graph",)),
         ocsf_version=reader.check("EXPORT_OCSF_VERSION", _parse_ocsf_version, "1.8.0"),
+        enrich=reader.boolean("EXPORT_ENRICH"),
         actions_enabled=reader.boolean("ACTIONS_ENABLED"),
         actions_max_bulk_ids=reader.integer("ACTIONS_MAX_BULK_IDS", 1, 5000),
         actions_bulk_time_budget_seconds=reader.integer("ACTIONS_BULK_TIME_BUDGET_SECONDS", 10, 220),

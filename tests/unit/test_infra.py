@@ -67,6 +67,7 @@ OPTIONAL_IN_AZURE = {
     "EXPORT_INCIDENTS_EXPAND_ALERTS": "off by default on purpose ($expand=alerts fails on large tenants)",
     "EXPORT_GZIP_LEVEL": "tuning knob; the default suits Azure",
     "EXPORT_FORMATS": "an app setting to turn the ocsf output on; the default writes the graph output only",
+    "EXPORT_ENRICH": "off by default: it needs User.Read.All and Device.Read.All, which the Bicep does not grant yet",
     "EXPORT_OCSF_VERSION": "read only with EXPORT_FORMATS=graph,ocsf; the default is the newest supported version",
     "ACTIONS_MAX_BULK_IDS": "tuning knob; the default suits Azure",
     "ACTIONS_BULK_TIME_BUDGET_SECONDS": "tuning knob; the default suits a Consumption Logic App caller",
