@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--streams", default=",".join(STREAMS), help="comma-separated streams (default: all)")
     parser.add_argument("--formats", default="graph",
                         help="EXPORT_FORMATS: graph (default), or graph,ocsf to also write and check the OCSF output")
+    parser.add_argument("--enrich", action="store_true",
+                        help="EXPORT_ENRICH=true: add bridgeContext (users and devices of the evidence) to each alert")
     parser.add_argument("--no-throttle", action="store_true",
                         help="turn off the simulator's Graph throttling (it is on, at Graph's real limits)")
     parser.add_argument("--verbose", action="store_true", help="log every retry and warning")
@@ -59,6 +61,12 @@ def print_table(summaries: list[RunSummary], tenants: int, ocsf: bool = False) -
               f"{rendition}{s.pages:>5} {s.throttled:>4} {s.seconds:>6.1f}s  {s.cursor or '-'}")
         if s.error:
             print(f"    error: {s.error}")
+        if s.enrichment:
+            e = s.enrichment
+            errors = f" ({'; '.join(e['errors'])})" if e["errors"] else ""
+            print(f"    enrichment: {e['entities']} users and devices, {e['cache_hits']} from the cache, "
+                  f"{e['lookups']} looked up in {e['batches']} $batch calls, {e['not_found']} not in the directory, "
+                  f"{e['failed']} failed{errors}")
 
 
 def progress_printer() -> Callable[[RunSummary], None]:
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             EXPORT_STREAMS=",".join(streams),
             EXPORT_INITIAL_LOOKBACK_DAYS=int(config.history_days) + 1,
             EXPORT_FORMATS=args.formats,
+            EXPORT_ENRICH=str(args.enrich).lower(),
         )
         ocsf = "ocsf" in settings.export_formats
         print(f"  simulator {stack.sim.base_url}   Azurite blob port {stack.azurite.blob_port}")  # type: ignore[union-attr]
@@ -119,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = "ok" if not dupes and not missing else f"{len(dupes)} duplicated, {len(missing)} missing"
                 label = stream if args.tenants == 1 else f"{stream} ({tenant[:8]})"
                 print(f"  {label:<31} {len(contents.records):>7} records in {contents.blobs:>3} blobs: {verdict}")
+                if args.enrich and stream == "alerts":
+                    bare = sum("bridgeContext" not in record for record in contents.records)
+                    problems += bare
+                    print(f"    {len(contents.records) - bare} alerts carry bridgeContext"
+                          + (f", {bare} do not" if bare else " (all of them)"))
                 if ocsf and stream in MAPPINGS:
                     rendered, wrong = ocsf_problems(exports, stream, tenant, contents)
                     problems += len(wrong)
