@@ -17,8 +17,10 @@ from collections.abc import Callable
 from local.export_check import missing_latest, read_export
 from local.graphsim import SimConfig
 from local.graphsim.profiles import PROFILES
+from local.ocsf_check import ocsf_problems
 from local.stack import LocalStack
 from shared.export_engine import ExportEngine, RunSummary
+from shared.ocsf.render import MAPPINGS
 from shared.streams import STREAMS
 
 
@@ -31,6 +33,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the simulator's paging: as Graph documents it (default), or as observed in the field "
                              "(no nextLink on security lists, $top clamped, short identity pages)")
     parser.add_argument("--streams", default=",".join(STREAMS), help="comma-separated streams (default: all)")
+    parser.add_argument("--formats", default="graph",
+                        help="EXPORT_FORMATS: graph (default), or graph,ocsf to also write and check the OCSF output")
+    parser.add_argument("--enrich", action="store_true",
+                        help="EXPORT_ENRICH=true: add bridgeContext (users and devices of the evidence) to each alert")
     parser.add_argument("--no-throttle", action="store_true",
                         help="turn off the simulator's Graph throttling (it is on, at Graph's real limits)")
     parser.add_argument("--verbose", action="store_true", help="log every retry and warning")
@@ -46,21 +52,29 @@ def human_bytes(count: int) -> str:
     return f"{count} B"
 
 
-def print_table(summaries: list[RunSummary], tenants: int) -> None:
-    header = f"{'stream':<31} {'status':<8} {'items':>7} {'dupes':>6} {'blobs':>5} {'bytes':>9} {'pages':>5} " \
-             f"{'429s':>4} {'time':>7}  cursor"
+def print_table(summaries: list[RunSummary], tenants: int, ocsf: bool = False) -> None:
+    header = f"{'stream':<31} {'status':<8} {'items':>7} {'dupes':>6} {'blobs':>5} {'bytes':>9} " \
+             + (f"{'ocsf':>7} {'bytes':>9} " if ocsf else "") + f"{'pages':>5} {'429s':>4} {'time':>7}  cursor"
     print(header)
     print("-" * len(header))
     for s in summaries:
         label = s.stream if tenants == 1 else f"{s.stream} ({s.tenant[:8]})"
+        rendition = (f"{s.ocsf.get('items', '-'):>7} {human_bytes(s.ocsf['bytes']) if s.ocsf else '-':>9} "
+                     if ocsf else "")
         print(f"{label:<31} {s.status:<8} {s.items:>7} {s.duplicates:>6} {s.blobs:>5} {human_bytes(s.bytes):>9} "
-              f"{s.pages:>5} {s.throttled:>4} {s.seconds:>6.1f}s  {s.cursor or '-'}")
+              f"{rendition}{s.pages:>5} {s.throttled:>4} {s.seconds:>6.1f}s  {s.cursor or '-'}")
         if s.error:
             print(f"    error: {s.error}")
         for note in s.notes:
             print(f"    note: {note}")
         if s.crowded_timestamps:
             print(f"    warning: versions past Graph's $skip limit may be missing at {', '.join(s.crowded_timestamps)}")
+        if s.enrichment:
+            e = s.enrichment
+            errors = f" ({'; '.join(e['errors'])})" if e["errors"] else ""
+            print(f"    enrichment: {e['entities']} users and devices, {e['cache_hits']} from the cache, "
+                  f"{e['lookups']} looked up in {e['batches']} $batch calls, {e['not_found']} not in the directory, "
+                  f"{e['failed']} failed{errors}")
 
 
 def progress_printer() -> Callable[[RunSummary], None]:
@@ -90,13 +104,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = stack.settings(
             EXPORT_STREAMS=",".join(streams),
             EXPORT_INITIAL_LOOKBACK_DAYS=int(config.history_days) + 1,
+            EXPORT_FORMATS=args.formats,
+            EXPORT_ENRICH=str(args.enrich).lower(),
         )
+        ocsf = "ocsf" in settings.export_formats
         print(f"  simulator {stack.sim.base_url}   Azurite blob port {stack.azurite.blob_port}")  # type: ignore[union-attr]
         engine = ExportEngine(settings)
 
         print("\nFirst run (every stream, from the initial lookback):", flush=True)
         first = engine.run_all(progress=progress_printer())
-        print_table(first, args.tenants)
+        print_table(first, args.tenants, ocsf)
 
         summaries = list(first)
         if "alerts" in streams:
@@ -106,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\nThe simulator added 25 alerts sharing one timestamp and updated 25 others (and so their "
                   "incidents). Incremental run of every stream:")
             second = engine.run_all(progress=progress_printer())
-            print_table(second, args.tenants)
+            print_table(second, args.tenants, ocsf)
             summaries += second
 
         print("\nChecking the blobs against the simulator (every latest version present, none twice):")
@@ -121,12 +138,26 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = "ok" if not dupes and not missing else f"{len(dupes)} duplicated, {len(missing)} missing"
                 label = stream if args.tenants == 1 else f"{stream} ({tenant[:8]})"
                 print(f"  {label:<31} {len(contents.records):>7} records in {contents.blobs:>3} blobs: {verdict}")
+                if args.enrich and stream == "alerts":
+                    bare = sum("bridgeContext" not in record for record in contents.records)
+                    problems += bare
+                    print(f"    {len(contents.records) - bare} alerts carry bridgeContext"
+                          + (f", {bare} do not" if bare else " (all of them)"))
+                if ocsf and stream in MAPPINGS:
+                    rendered, wrong = ocsf_problems(exports, stream, tenant, contents)
+                    problems += len(wrong)
+                    verdict = "ok (every event valid OCSF " + settings.ocsf_version + ", one per version)" \
+                        if not wrong else f"{len(wrong)} problem(s), first: {wrong[0]}"
+                    print(f"  {'  ocsf/' + label:<31} {len(rendered.events):>7} events  in {rendered.blobs:>3} blobs: "
+                          f"{verdict}")
 
     failed = [s for s in summaries if s.status == "failed"]
     total_items = sum(s.items for s in summaries)
     total_bytes = sum(s.bytes for s in summaries)
+    total_ocsf = sum(s.ocsf.get("bytes", 0) for s in summaries)
+    ocsf_note = f" (+ {human_bytes(total_ocsf)} of OCSF)" if total_ocsf else ""
     print(f"\nDone in {time.monotonic() - started:.1f} s: {total_items} versions exported, "
-          f"{human_bytes(total_bytes)} of gzip NDJSON, {len(failed)} failed stream(s), "
+          f"{human_bytes(total_bytes)} of gzip NDJSON{ocsf_note}, {len(failed)} failed stream(s), "
           f"{problems} contract violation(s). Simulator and Azurite stopped.")
     return 1 if failed or problems else 0
 

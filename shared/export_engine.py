@@ -5,12 +5,14 @@ One run of one (tenant, stream):
 2. load the checkpoint and claim it: save it with this run as its `writer`. From then on the checkpoint's ETag fences
    every earlier run: their saves fail;
 3. if the claim replaced another run's (that run did not finish cleanly: it crashed, or it is stalled and may wake),
-   settle the next blob name: adopt the blob there (its versions count as written) or seal the name with an empty
-   blob, so that the earlier run's one possible late write finds the name taken; then fix this run's hour folder;
+   settle the next blob name: adopt the blob there (its versions count as written; with OCSF on, its OCSF twin is
+   created from it if missing) or seal the name with an empty blob, so that the earlier run's one possible late
+   write finds the name taken; then fix this run's hour folder;
 4. if no pass is in progress, start one from `cursor - overlap` (first run: `now - lookback`);
 5. for each page (from the saved nextLink, if resuming): drop versions already written, create the rest as one blob
-   (create-only: a name taken by another run means this run was superseded), then save the checkpoint (keys, next
-   blob number, where the pass reads next) - data before checkpoint;
+   (create-only: a name taken by another run means this run was superseded) and, with EXPORT_FORMATS=graph,ocsf, its
+   OCSF twin (shared/ocsf/output.py), then save the checkpoint (keys, next blob number, where the pass reads next) -
+   data before checkpoint;
 6. the pass follows nextLinks, and where a page may have been cut short without one, continues from the data
    (shared/paging.py) until it has proved that it read everything; then the cursor moves to the largest version the
    pass saw.
@@ -32,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 from shared.blob_sink import NameTaken, blob_name, partition_of, read_records, write_blob
 from shared.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
+from shared.enrichment import Enricher
 from shared.graph_client import GraphClient, GraphError
 from shared.leases import LEASE_SECONDS, LeaseBusy, LeaseLost, RunLease
+from shared.ocsf.output import OcsfOutput
 from shared.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
 from shared.query_options import RefusedOptions, send_adapting
 from shared.storage import Patience
@@ -75,6 +79,8 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     # Timestamps shared by more versions than Graph lets one read (shared/paging.py): some of them may be missing.
     crowded_timestamps: list[str] = field(default_factory=list)
+    ocsf: dict[str, int] = field(default_factory=dict)  # with EXPORT_FORMATS=graph,ocsf: items, blobs, bytes, fallbacks
+    enrichment: dict[str, Any] = field(default_factory=dict)  # with EXPORT_ENRICH=true (alerts): lookups, failures
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,7 +93,8 @@ class StepHook:
     """Called at each step boundary of a run; the default does nothing. Tests use it to crash a run between two
     steps (raising a BaseException, as a killed worker would stop), which is why the steps are named."""
 
-    STEPS = ("after_fetch", "before_blob_write", "after_blob_write", "before_checkpoint", "after_checkpoint")
+    STEPS = ("after_fetch", "before_blob_write", "after_blob_write", "after_ocsf_write", "before_checkpoint",
+             "after_checkpoint")
 
     def __call__(self, step: str, summary: RunSummary) -> None:
         return None
@@ -149,6 +156,8 @@ class ExportEngine:
         self._monotonic = monotonic
         self._hook = hook or StepHook()
         self._lease_seconds = lease_seconds
+        self._ocsf = OcsfOutput(settings.ocsf_version, settings.gzip_level) if "ocsf" in settings.export_formats \
+            else None
         self.exports = self._blobs.get_container_client(settings.export_container)
         self.state = self._blobs.get_container_client(settings.state_container)
         self.checkpoints = CheckpointStore(self.state, "checkpoints")
@@ -281,6 +290,7 @@ class ExportEngine:
             checkpoint.pass_state = PassState(low=low, high=high)
             start_pass(checkpoint.pass_state)
         pass_state = checkpoint.pass_state
+        enricher = Enricher(client, tenant) if self.settings.enrich and stream.name == "alerts" else None
         resumed_link = pass_state.next_link
         refused = RefusedOptions(self.state, stream.name, tenant).load()
 
@@ -327,6 +337,9 @@ class ExportEngine:
             fresh, fresh_keys, page_max = self._select_fresh(stream, items, checkpoint.seen, pass_state, summary)
             if page_max and (pass_state.max_version is None or page_max > pass_state.max_version):
                 pass_state.max_version = page_max
+            if fresh and enricher:
+                fresh = enricher.enrich(fresh)  # never raises: a failed lookup leaves the entity in `missing`
+                summary.enrichment = enricher.stats.as_dict()
             if fresh:
                 lease.ensure()
                 self._hook("before_blob_write", summary)
@@ -356,6 +369,9 @@ class ExportEngine:
                     # Our own earlier attempt (the SDK retried a create whose first answer was lost): it holds
                     # exactly these records.
                 self._hook("after_blob_write", summary)
+                if self._ocsf:
+                    self._write_ocsf(stream, tenant, name, fresh, summary, run_id, lease.name)
+                self._hook("after_ocsf_write", summary)
                 for key, version in fresh_keys:
                     checkpoint.seen.add(key, version)
                 checkpoint.seq += 1
@@ -404,7 +420,8 @@ class ExportEngine:
         """Make `name` (the checkpoint's next blob) a recorded blob, whoever wrote it: adopt the blob an interrupted
         run left there (its versions count as written: keeping it loses nothing and deletes nothing), or, if the
         name is free, seal it with an empty blob so that the interrupted run's late create fails. Either way the
-        checkpoint moves past it."""
+        checkpoint moves past it. An adopted blob gets its OCSF twin here if the interrupted run did not write it:
+        the versions it holds will not be written again."""
         records = read_records(self.exports, name)
         if records is None:
             try:
@@ -419,7 +436,30 @@ class ExportEngine:
                 version = normalize_version(record.get(stream.cursor_field)) or ""
                 checkpoint.seen.add(SeenVersions.key(str(record.get(stream.id_field, "")), version), version)
             log.warning("Adopted %s (%d records) left unrecorded by an interrupted run", name, len(records))
+            if self._ocsf and records:
+                try:
+                    self._ocsf.write(self.exports, name, stream.name, tenant, records, writer=run_id)
+                except NameTaken:
+                    pass  # the interrupted run wrote the twin too: it holds the same versions
         checkpoint.seq += 1
+
+    def _write_ocsf(self, stream: Stream, tenant: str, graph_blob: str, records: list[dict[str, Any]],
+                    summary: RunSummary, run_id: str, lease_name: str) -> None:
+        """The OCSF twin of the blob just written, create-only like it, before the checkpoint that records both
+        (shared/ocsf/output.py says why a crash or a stall between the two never leaves one without the other)."""
+        assert self._ocsf is not None
+        try:
+            written = self._ocsf.write(self.exports, graph_blob, stream.name, tenant, records, writer=run_id)
+        except NameTaken as taken:
+            if taken.writer != run_id:
+                # Only a run that claimed the checkpoint after this one (and adopted the graph blob) writes it.
+                raise LeaseLost(f"another run took over {lease_name} and wrote the OCSF twin of {graph_blob}") \
+                    from taken
+            return  # our own earlier attempt, retried by the SDK after its answer was lost
+        if written is not None:
+            for key, value in (("items", written.blob.records), ("blobs", 1), ("bytes", written.blob.bytes),
+                               ("fallbacks", written.fallbacks)):
+                summary.ocsf[key] = summary.ocsf.get(key, 0) + value
 
     @staticmethod
     def _checkpoint_name(stream: Stream, backfill_label: str | None) -> str:

@@ -42,6 +42,7 @@ BACKOFF_CAP_SECONDS = 60.0
 USER_AGENT = "graph-security-bridge/0.1"
 MAX_BATCH_REQUESTS = 20
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "PATCH", "DELETE"})
+DIRECTORY_REQUESTS_PER_10_SECONDS = 3000
 
 
 class GraphError(Exception):
@@ -161,6 +162,8 @@ class GraphClient:
             {
                 RateFamily.SECURITY.value: (settings.security_requests_per_minute, 60.0),
                 RateFamily.IDENTITY_PROTECTION.value: (settings.identity_requests_per_second, 1.0),
+                # Enrichment's directory lookups: under the smallest tenant's 3,500 resource units per 10 s.
+                RateFamily.DIRECTORY.value: (DIRECTORY_REQUESTS_PER_10_SECONDS, 10.0),
             }
         )
         self._sleep = sleep

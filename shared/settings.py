@@ -129,6 +129,15 @@ SETTINGS: tuple[Setting, ...] = (
             "true to export incidents with their alerts ($expand=alerts; slow and error-prone on large tenants).",
             "export"),
     Setting("EXPORT_GZIP_LEVEL", "6", "gzip compression level of export blobs (1 fastest .. 9 smallest).", "export"),
+    Setting("EXPORT_FORMATS", "graph",
+            "Comma-separated outputs of the export: graph (Graph's objects as returned; always on), and ocsf to also "
+            "write each version as an OCSF event under ocsf/ (docs/ocsf.md).", "export"),
+    Setting("EXPORT_ENRICH", "false",
+            "true to add bridgeContext (the essentials of the users and devices an alert's evidence names) to each "
+            "exported alert, looked up with $batch at low priority; needs User.Read.All and Device.Read.All "
+            "(docs/enrichment.md).", "export"),
+    Setting("EXPORT_OCSF_VERSION", "1.8.0",
+            "OCSF schema version of the ocsf output, written to metadata.version: 1.6.0, 1.7.0 or 1.8.0.", "export"),
     # --- Actions
     Setting("ACTIONS_ENABLED", "true",
             "false turns off the write actions (the app then needs only read permissions).", "actions"),
@@ -188,6 +197,9 @@ class Settings:
     time_budget_seconds: int
     incidents_expand_alerts: bool
     gzip_level: int
+    export_formats: tuple[str, ...]
+    ocsf_version: str
+    enrich: bool
     actions_enabled: bool
     actions_max_bulk_ids: int
     actions_bulk_time_budget_seconds: int
@@ -309,6 +321,29 @@ def _parse_streams(text: str) -> tuple[str, ...]:
     return tuple(by_lower[n.lower()] for n in names)
 
 
+EXPORT_FORMATS = ("graph", "ocsf")
+
+
+def _parse_formats(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [n for n in names if n not in EXPORT_FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(EXPORT_FORMATS)}")
+    if "graph" not in names:
+        raise ValueError("graph must be listed: the graph output is what the checkpoint records, and the other "
+                         "formats are written beside it (e.g. graph,ocsf)")
+    return names
+
+
+def _parse_ocsf_version(text: str) -> str:
+    from shared.ocsf.render import SUPPORTED_VERSIONS
+
+    if text not in SUPPORTED_VERSIONS:
+        raise ValueError(f"expected one of {', '.join(SUPPORTED_VERSIONS)} (the OCSF versions the mapping is "
+                         "validated against)")
+    return text
+
+
 def _parse_subscriptions(text: str) -> tuple[DesiredSubscription, ...]:
     import json
 
@@ -419,6 +454,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         time_budget_seconds=reader.integer("EXPORT_TIME_BUDGET_SECONDS", 10, 24 * 3600),
         incidents_expand_alerts=reader.boolean("EXPORT_INCIDENTS_EXPAND_ALERTS"),
         gzip_level=reader.integer("EXPORT_GZIP_LEVEL", 1, 9),
+        export_formats=reader.check("EXPORT_FORMATS", _parse_formats, ("graph",)),
+        ocsf_version=reader.check("EXPORT_OCSF_VERSION", _parse_ocsf_version, "1.8.0"),
+        enrich=reader.boolean("EXPORT_ENRICH"),
         actions_enabled=reader.boolean("ACTIONS_ENABLED"),
         actions_max_bulk_ids=reader.integer("ACTIONS_MAX_BULK_IDS", 1, 5000),
         actions_bulk_time_budget_seconds=reader.integer("ACTIONS_BULK_TIME_BUDGET_SECONDS", 10, 220),

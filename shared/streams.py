@@ -17,6 +17,7 @@ class RateFamily(StrEnum):
 
     SECURITY = "security"
     IDENTITY_PROTECTION = "identityProtection"
+    DIRECTORY = "directory"  # users, devices, ...: identity and access, resource units (enrichment only)
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,14 @@ import threading
 import time
 from collections import deque
 
+from .directory import DIRECTORY
 from .resources import IDENTITY, SECURITY
 
 # family -> (requests allowed, window seconds at scale 1.0, per app?)
 LIMITS: dict[str, tuple[int, float, bool]] = {
     SECURITY: (150, 60.0, True),
     IDENTITY: (1, 1.0, False),
+    DIRECTORY: (3500, 10.0, True),  # identity and access: resource units per app and tenant (1 per GET with $select)
 }
 
 
@@ -32,7 +34,7 @@ class Throttler:
         self.scale = scale
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str, str], deque[float]] = {}
-        self.throttled: dict[str, int] = {SECURITY: 0, IDENTITY: 0}
+        self.throttled: dict[str, int] = {SECURITY: 0, IDENTITY: 0}  # directory counted once it throttles
 
     def check(self, family: str, tenant: str, client_id: str) -> float | None:
         """Admit one request (None) or return the seconds until one would be admitted."""
@@ -49,7 +51,7 @@ class Throttler:
             if len(hits) < limit:
                 hits.append(now)
                 return None
-            self.throttled[family] += 1
+            self.throttled[family] = self.throttled.get(family, 0) + 1
             return max(hits[0] + window - now, 0.001)
 
     def reset(self) -> None:

@@ -174,3 +174,24 @@ def test_table_has_unique_names_and_help():
     names = [s.name for s in SETTINGS]
     assert len(names) == len(set(names))
     assert all(s.help.strip() for s in SETTINGS)
+
+
+def test_export_formats_default_to_graph_alone_and_accept_ocsf():
+    assert load().export_formats == ("graph",)
+    settings = load(EXPORT_FORMATS=" graph , OCSF ")
+    assert settings.export_formats == ("graph", "ocsf") and settings.ocsf_version == "1.8.0"
+    assert load(EXPORT_OCSF_VERSION="1.7.0").ocsf_version == "1.7.0"
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("graph,parquet", "EXPORT_FORMATS='graph,parquet' is invalid: unknown format(s) parquet; known: graph, ocsf"),
+    ("ocsf", "EXPORT_FORMATS='ocsf' is invalid: graph must be listed"),
+])
+def test_bad_export_formats_name_the_setting(value, says):
+    (problem,) = problems_of({**BASE, "EXPORT_FORMATS": value})
+    assert problem.startswith(says)
+
+
+def test_unsupported_ocsf_version_names_the_setting_and_the_choices():
+    (problem,) = problems_of({**BASE, "EXPORT_FORMATS": "graph,ocsf", "EXPORT_OCSF_VERSION": "1.2.0"})
+    assert problem.startswith("EXPORT_OCSF_VERSION='1.2.0' is invalid: expected one of 1.6.0, 1.7.0, 1.8.0")
