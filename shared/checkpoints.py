@@ -196,7 +196,7 @@ class CheckpointStore:
                 )
         except (ResourceExistsError, ResourceModifiedError) as exc:
             raise CheckpointConflict(f"checkpoint {blob.blob_name} was changed by another run") from exc
-        return result["etag"]
+        return str(result["etag"])
 
     def list_all(self) -> list[Checkpoint]:
         """Every checkpoint under the prefix (for the status endpoint)."""

@@ -16,7 +16,7 @@ import base64
 import binascii
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -63,7 +63,7 @@ def build_credential(settings: Settings, tenant_id: str) -> TokenCredential:
     """A new credential for one tenant. Imports azure.identity lazily: the webhook path must not pay for it."""
     from azure import identity
 
-    authority = {
+    authority: dict[str, Any] = {
         "authority": settings.authority_host,
         "disable_instance_discovery": settings.disable_instance_discovery,
     }

@@ -184,7 +184,9 @@ class Enricher:
             self.stats.note_error(f"{kind} lookup: {status} {error.get('code', '')}{hint}".strip())
 
     def _context(self, users: list[str], devices: list[str]) -> dict[str, Any]:
-        found_users, found_devices, missing = [], [], {"users": [], "devices": []}
+        found_users: list[dict[str, Any]] = []
+        found_devices: list[dict[str, Any]] = []
+        missing: dict[str, list[str]] = {"users": [], "devices": []}
         for kind, keys, found, fields in (("user", users, found_users, USER_FIELDS),
                                           ("device", devices, found_devices, DEVICE_FIELDS)):
             for key in keys:

@@ -304,14 +304,14 @@ class ExportEngine:
                 log.info("Time budget spent for %s/%s; the next run resumes from the saved page", stream.name, tenant)
                 break
             url = pass_state.next_link
-            params = None if url else self._query(stream, pass_state, refused)
+            params: dict[str, str] | None = None
             try:
                 if url:
                     response = client.request("GET", url, family=stream.family)
                 else:
                     response, params = send_adapting(
                         lambda query: client.request("GET", stream.path, params=query, family=stream.family),
-                        params, refused, learned)
+                        self._query(stream, pass_state, refused), refused, learned)
             except GraphError as exc:
                 if url and url == resumed_link and exc.status in STALE_LINK_STATUSES:
                     log.warning("Saved nextLink for %s/%s was refused (%s); restarting its query from %s",

@@ -72,10 +72,10 @@ class WorkItem:
         if not isinstance(data, dict) or data.get("v") != WORK_ITEM_VERSION:
             raise BadWorkItem(f"not a version {WORK_ITEM_VERSION} work item")
         tenant, family, streams, tick = (data.get(k) for k in ("tenant", "family", "streams", "tick"))
-        if not isinstance(tenant, str) or not GUID_RE.match(tenant):
+        if not isinstance(tenant, str) or not GUID_RE.fullmatch(tenant):
             raise BadWorkItem(f"tenant {tenant!r} is not a GUID")
         try:
-            rate_family = RateFamily(family)
+            rate_family = RateFamily(str(family))
         except ValueError:
             raise BadWorkItem(f"family {family!r} is not one of {[f.value for f in RateFamily]}") from None
         if (not isinstance(streams, list) or not streams

@@ -135,7 +135,7 @@ def advance(stream: Stream, pass_state: PassState, page: Page) -> bool:
     if oldest == newest:
         # Every version of a page that may have been cut short is one timestamp: a time filter cannot narrow it
         # further, so that timestamp is read with $skip; the rest of the window waits its turn.
-        rest = [[low, oldest]] if low < oldest else []
+        rest: list[list[str | None]] = [[low, oldest]] if low < oldest else []
         if high is None or next_tick(oldest) < high:
             rest.append([next_tick(oldest), high])
         pass_state.pending[:0] = rest

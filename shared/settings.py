@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from shared.clouds import Cloud, cloud_by_name
@@ -20,6 +20,7 @@ from shared.clouds import Cloud, cloud_by_name
 if TYPE_CHECKING:
     from shared.webhooks.resources import DesiredSubscription
 
+T = TypeVar("T")
 
 AUTH_MODES = ("managed_identity", "client_secret", "certificate", "workload_identity", "managed_identity_federation")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -231,7 +232,7 @@ class _Reader:
             return setting.default or ""
         return value.strip()
 
-    def check(self, name: str, parse: Callable[[str], Any], fallback: Any) -> Any:
+    def check(self, name: str, parse: Callable[[str], T], fallback: T) -> T:
         value = self.raw(name)
         try:
             return parse(value)
@@ -381,7 +382,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
 
     auth_mode = reader.check("GRAPH_AUTH_MODE", _choice(AUTH_MODES), "managed_identity")
-    tenants = reader.check("GRAPH_TENANT_IDS", _parse_tenants, ())
+    tenants: tuple[str, ...] = reader.check("GRAPH_TENANT_IDS", _parse_tenants, ())
     client_id = reader.raw("GRAPH_CLIENT_ID")
     if client_id and not GUID_RE.fullmatch(client_id):
         reader.problems.append(f"GRAPH_CLIENT_ID={client_id!r} is invalid: expected a GUID")
@@ -389,7 +390,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     certificate = reader.raw("GRAPH_CLIENT_CERTIFICATE")
     certificate_path = reader.raw("GRAPH_CLIENT_CERTIFICATE_PATH")
     federated_identity = reader.raw("GRAPH_FEDERATED_IDENTITY_CLIENT_ID")
-    if federated_identity and not GUID_RE.match(federated_identity):
+    if federated_identity and not GUID_RE.fullmatch(federated_identity):
         reader.problems.append(f"GRAPH_FEDERATED_IDENTITY_CLIENT_ID={federated_identity!r} is invalid: expected a GUID")
     if auth_mode == "managed_identity_federation" and not federated_identity:
         reader.problems.append("GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: GRAPH_AUTH_MODE="

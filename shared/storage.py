@@ -34,8 +34,11 @@ def _client_options(patience: Patience) -> dict[str, Any]:
     from azure.storage.blob import ExponentialRetry
 
     if patience is Patience.INTERACTIVE:
-        return {"retry_policy": ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2,
-                                                 random_jitter_range=0.25),
+        # The SDK annotates both as int; it computes with them as numbers, and the half seconds are the point.
+        backoff: Any = 0.5
+        jitter: Any = 0.25
+        return {"retry_policy": ExponentialRetry(initial_backoff=backoff, increment_base=2, retry_total=2,
+                                                 random_jitter_range=jitter),
                 "connection_timeout": 2, "read_timeout": 5}
     if patience is Patience.QUICK:
         return {"retry_total": 0, "connection_timeout": 1, "read_timeout": 1}

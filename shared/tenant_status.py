@@ -52,7 +52,7 @@ def status_document(engine: ExportEngine, tenant: str | None, now: datetime | No
         rows = engine.status()
         return {"streams": rows, "summary": summary(rows, moment)}
     wanted = tenant.strip().lower()
-    if not GUID_RE.match(wanted):
+    if not GUID_RE.fullmatch(wanted):
         raise Problem(400, "Invalid tenant", f"tenant={tenant[:100]!r} is not a tenant id (a GUID).")
     if wanted not in engine.settings.tenant_ids:
         raise Problem(404, "Unknown tenant", f"Tenant {wanted} is not in the tenant list of this app.")

@@ -144,7 +144,7 @@ class AuditTrail:
                     blob.append_block(data)
                     break
                 except HttpResponseError as exc:
-                    if exc.error_code != "BlockCountExceedsLimit":
+                    if getattr(exc, "error_code", None) != "BlockCountExceedsLimit":  # set by the storage SDK
                         raise
                     with _suffix_lock:  # this day's blob is full: roll over to the next one
                         _suffixes[key] = max(_suffixes.get(key, 0), suffix + 1)

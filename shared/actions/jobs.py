@@ -254,7 +254,8 @@ def _run_slice(settings: Settings, job: Job, kind: AsyncKind, ids: list[str], bu
         if not isinstance(results, list):  # refused as a whole (actions turned off, a bad tenant): every id fails
             results = [{"id": i, "result": "failed", "status": problem.status, "title": problem.title,
                         "detail": problem.detail} for i in ids]
-    return [r for r in results if isinstance(r, dict)]
+    # An answer without a results list (none of ours, but Graph's or a proxy's) leaves the slice's ids unanswered.
+    return [r for r in results or () if isinstance(r, dict)]
 
 
 def _finish(job: Job, kind: AsyncKind) -> None:

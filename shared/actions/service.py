@@ -151,7 +151,7 @@ def _error_of_answer(status: int, answer: dict[str, Any]) -> GraphError:
     from shared.graph_client import GraphError, parse_retry_after
 
     body = answer.get("body")
-    code, message, inner = str(status), "", {}
+    code, message, inner = str(status), "", {}  # type: str, str, dict[str, Any]
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         code = str(body["error"].get("code") or status)
         message = str(body["error"].get("message") or "")
@@ -385,7 +385,7 @@ def bulk_update_alerts(ctx: Context) -> Answer:
         for item_id, answer in zip(chunk, answers, strict=True):
             status = int(answer["status"])  # the client answers every request with a status
             if 200 <= status < 300:
-                updated = answer.get("body") if isinstance(answer.get("body"), dict) else {}
+                updated: dict[str, Any] = answer["body"] if isinstance(answer.get("body"), dict) else {}
                 results[item_id] = {"id": item_id, "result": "updated"}
                 headers = {str(k).lower(): str(val) for k, val in (answer.get("headers") or {}).items()}
                 lines.append(ctx.record(
@@ -496,12 +496,14 @@ def _trigger(ctx: Context, stream: str) -> Answer:
     return triggers.poll(ctx, triggers.ALERTS if stream == "alerts" else triggers.INCIDENTS)
 
 
-_USERS = {"collection": "riskyUsers", "field": "userIds", "what": "user", "kind": "riskyUser"}
-_SPS = {"collection": "riskyServicePrincipals", "field": "servicePrincipalIds", "what": "service principal",
-        "kind": "riskyServicePrincipal"}
-_COMPROMISED = {"action": "confirmCompromised", "result": "confirmedCompromised",
-                "effect": {"riskState": "confirmedCompromised", "riskLevel": "high"}}
-_DISMISSED = {"action": "dismiss", "result": "dismissed", "effect": {"riskState": "dismissed", "riskLevel": "none"}}
+# The two halves of each RiskyAction: what it acts on, and what it does.
+_USERS: dict[str, Any] = {"collection": "riskyUsers", "field": "userIds", "what": "user", "kind": "riskyUser"}
+_SPS: dict[str, Any] = {"collection": "riskyServicePrincipals", "field": "servicePrincipalIds",
+                        "what": "service principal", "kind": "riskyServicePrincipal"}
+_COMPROMISED: dict[str, Any] = {"action": "confirmCompromised", "result": "confirmedCompromised",
+                                "effect": {"riskState": "confirmedCompromised", "riskLevel": "high"}}
+_DISMISSED: dict[str, Any] = {"action": "dismiss", "result": "dismissed",
+                              "effect": {"riskState": "dismissed", "riskLevel": "none"}}
 
 RISKY_ACTIONS: dict[str, RiskyAction] = {
     "confirm_risky_users": RiskyAction(**_USERS, **_COMPROMISED),

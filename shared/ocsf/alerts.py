@@ -30,12 +30,13 @@ def activity_id(item: Item) -> int:
 
 def attacks(item: Item) -> list[dict[str, Any]] | None:
     """mitreTechniques such as T1564.001: the parent technique and, for a sub-technique, the sub-technique."""
-    out = []
+    out: list[dict[str, Any]] = []
     for technique in item.get("mitreTechniques") or ():
         match = _TECHNIQUE.match(technique) if isinstance(technique, str) else None
-        if match:
-            out.append(compact({"technique": {"uid": match.group(1)},
-                                "sub_technique": {"uid": technique} if match.group(2) else None}))
+        entry = compact({"technique": {"uid": match.group(1)},
+                         "sub_technique": {"uid": technique} if match.group(2) else None}) if match else None
+        if entry:
+            out.append(entry)
     return out or None
 
 

@@ -8,7 +8,7 @@ and the OCSF caption attribute then carries Graph's string, as OCSF asks for Oth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 UNKNOWN_MEMBERS = frozenset({"unknown", "unknownfuturevalue"})
@@ -21,6 +21,7 @@ class EnumMap:
     ids: dict[str, int]  # Graph member (any case) -> OCSF id
     captions: dict[int, str]  # OCSF id -> OCSF caption
     unknown: int = 0  # the id for a missing value, unknown and unknownFutureValue
+    _lower: dict[str, int] = field(init=False, repr=False, compare=False)  # ids by lower-cased member
 
     def __post_init__(self) -> None:
         # Graph's documentation writes some members in PascalCase: match them case-insensitively.

@@ -8,7 +8,7 @@ containers, mail clusters, cloud applications, ...) are not rendered here; they 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.ocsf.enums import EVIDENCE_VERDICT
@@ -105,7 +105,7 @@ def process_of(ev: Item) -> dict[str, Any] | None:
 
 
 def endpoint_of(ev: Item) -> dict[str, Any] | None:
-    location = ev.get("location") if isinstance(ev.get("location"), dict) else {}
+    location: dict[str, Any] = ev["location"] if isinstance(ev.get("location"), dict) else {}
     return compact({
         "ip": text(ev.get("ipAddress")),
         "location": compact({"country": text(ev.get("countryLetterCode")), "city": text(location.get("city")),
@@ -117,7 +117,7 @@ def endpoint_of(ev: Item) -> dict[str, Any] | None:
 
 
 def email_of(ev: Item) -> dict[str, Any] | None:
-    sender = ev.get("p1Sender") if isinstance(ev.get("p1Sender"), dict) else {}
+    sender: dict[str, Any] = ev["p1Sender"] if isinstance(ev.get("p1Sender"), dict) else {}
     recipient = text(ev.get("recipientEmailAddress"))
     return compact({
         "uid": text(ev.get("networkMessageId")),
@@ -225,7 +225,8 @@ _OBSERVED: dict[str, Callable[[dict[str, Any]], list[dict[str, Any] | None]]] = 
 }
 
 
-def observables(items: list[dict[str, Any]] | None, extra: list[dict[str, Any] | None] = ()) -> list | None:
+def observables(items: list[dict[str, Any]] | None,
+                extra: Sequence[dict[str, Any] | None] = ()) -> list[dict[str, Any]] | None:
     """One observable per distinct (type, value) found in the evidences, so a SIEM can pivot without walking them."""
     out: dict[tuple[int, str], dict[str, Any]] = {}
     candidates = list(extra)

@@ -28,16 +28,19 @@ def activity_id(item: Item) -> int:
 def finding_info_list(item: Item) -> list[dict[str, Any]]:
     """One entry per alert when the export expands them (EXPORT_INCIDENTS_EXPAND_ALERTS); otherwise empty, and
     the alerts name their incident in finding_info.related_events. Required by the class, so never left out."""
-    entries = []
+    entries: list[dict[str, Any]] = []
     for alert in item.get("alerts") or ():
+        entry = None
         if isinstance(alert, dict) and text(alert.get("id")):
-            entries.append(compact({
+            entry = compact({
                 "uid": alert["id"],
                 "title": text(alert.get("title")),
                 "src_url": text(alert.get("alertWebUrl")),
                 "product": {"name": alert["productName"], "vendor_name": "Microsoft"}
                 if text(alert.get("productName")) else None,
-            }))
+            })
+        if entry:
+            entries.append(entry)
     return entries
 
 

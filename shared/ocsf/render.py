@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -95,7 +96,7 @@ def render_fallback(stream: str, item: Item, *, version: str, tenant: str, error
     return record
 
 
-def render_page(stream: str, items: list[Item], *, version: str, tenant: str) -> tuple[list[dict[str, Any]], int]:
+def render_page(stream: str, items: Sequence[Item], *, version: str, tenant: str) -> tuple[list[dict[str, Any]], int]:
     """(OCSF events, count of objects that needed the fallback)."""
     events, fallbacks = [], 0
     for item in items:

@@ -34,7 +34,7 @@ def user(item: Item) -> dict[str, Any] | None:
 
 
 def src_endpoint(item: Item) -> dict[str, Any] | None:
-    location = item.get("location") if isinstance(item.get("location"), dict) else {}
+    location: dict[str, Any] = item["location"] if isinstance(item.get("location"), dict) else {}
     return evidence.endpoint_of({"ipAddress": item.get("ipAddress"),
                                  "countryLetterCode": location.get("countryOrRegion"),
                                  "location": {"city": location.get("city"), "state": location.get("state")}})

@@ -55,7 +55,8 @@ def parse_collection(body: bytes) -> list[Any]:
         raise Problem(400, "Malformed notification", f"The body is not JSON: {exc}.") from None
     if not isinstance(document, dict) or not isinstance(document.get("value"), list):
         raise Problem(400, "Malformed notification", 'Expected a JSON object with a "value" list of notifications.')
-    return document["value"]
+    value: list[Any] = document["value"]
+    return value
 
 
 class SubscriptionDirectory:

@@ -94,7 +94,8 @@ def parse_desired(item: dict[str, object]) -> DesiredSubscription:
     if not isinstance(streams, list) or not streams or not all(isinstance(s, str) for s in streams):
         raise ValueError(f'{resource}: "streams" must be a non-empty list of the stream names it triggers')
     if row is None:
-        minutes = int(lifetime)  # type: ignore[arg-type] - checked above
+        assert lifetime is not None  # checked above: a resource without a row needs lifetimeMinutes
+        minutes = int(lifetime)
     else:  # a shorter lifetime may be asked for, never a longer one: Graph would refuse the subscription
         minutes = min(int(lifetime), row.max_lifetime_minutes) if lifetime is not None else row.max_lifetime_minutes
     return DesiredSubscription(

@@ -122,7 +122,12 @@ class SubscriptionManager:
                     summary.created += 1
                     continue
                 if list(wanted.streams) != record.streams:
-                    self._save(key, lambda r, s=list(wanted.streams): setattr(r, "streams", s))
+                    streams = list(wanted.streams)
+
+                    def set_streams(r: SubscriptionRecord, streams: list[str] = streams) -> None:
+                        r.streams = streams
+
+                    self._save(key, set_streams)
                 expires = _parse(record.expires_at)
                 gone = tenant in live and record.subscription_id not in live[tenant]
                 moved = record.endpoint_hash != self.endpoint_hash()
@@ -283,7 +288,10 @@ class SubscriptionManager:
     def delete(self, record: SubscriptionRecord) -> None:
         if record.subscription_id:
             self._delete_id(record.tenant, record.subscription_id)
-        self.store.update(lambda state: state.records.pop(record.key, None))
+        def drop(state: SubscriptionState) -> None:
+            state.records.pop(record.key, None)
+
+        self.store.update(drop)
         log.info("Deleted subscription %s for %s (tenant %s): no longer desired", record.subscription_id,
                  record.resource, record.tenant)
 
