@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from functions.webhooks import max_dequeue_count
-from shared.streams import RateFamily
+from shared.streams import EXPORT_FAMILIES, RateFamily
 
 log = logging.getLogger("graph_security_bridge.fanout")
 
@@ -62,7 +62,7 @@ def _register_timer(family: RateFamily) -> object:
 
 
 # One timer per API family, by family (tests call them as the host does).
-export_timer_functions = {family: _register_timer(family) for family in RateFamily}
+export_timer_functions = {family: _register_timer(family) for family in EXPORT_FAMILIES}
 
 
 @bp.function_name("export_worker")

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.settings import GUID_RE
-from shared.streams import STREAMS, RateFamily
+from shared.streams import EXPORT_FAMILIES, STREAMS, RateFamily
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -76,8 +76,10 @@ class WorkItem:
             raise BadWorkItem(f"tenant {tenant!r} is not a GUID")
         try:
             rate_family = RateFamily(str(family))
+            if rate_family not in EXPORT_FAMILIES:
+                raise ValueError(family)
         except ValueError:
-            raise BadWorkItem(f"family {family!r} is not one of {[f.value for f in RateFamily]}") from None
+            raise BadWorkItem(f"family {family!r} is not one of {[f.value for f in EXPORT_FAMILIES]}") from None
         if (not isinstance(streams, list) or not streams
                 or any(s not in STREAMS or STREAMS[s].family is not rate_family for s in streams)):
             raise BadWorkItem(f"streams {streams!r} are not streams of the {rate_family.value} family")

@@ -59,6 +59,9 @@ STREAMS: dict[str, Stream] = {
     )
 }
 
+# The families that have export streams (DIRECTORY serves only enrichment): one timer and one work item per tenant each.
+EXPORT_FAMILIES: tuple[RateFamily, ...] = tuple(dict.fromkeys(stream.family for stream in STREAMS.values()))
+
 
 def family_of_path(path: str) -> RateFamily:
     """The rate family of a Graph path such as /security/alerts_v2/123 or /identityProtection/riskyUsers/dismiss."""

@@ -21,7 +21,7 @@ from local.graphsim import GraphSimulator, SimConfig
 from local.stack import LocalStack
 from shared.fanout import MarkerBoard, WorkItem, marker_name, plan_tick
 from shared.storage import blob_service
-from shared.streams import STREAMS, RateFamily
+from shared.streams import EXPORT_FAMILIES, STREAMS, RateFamily
 
 EXPORT_QUEUE = "export-work-fanout"
 ENV = {
@@ -42,7 +42,7 @@ class Fleet:
     throttled: str
 
     def tick(self) -> None:
-        for family in RateFamily:
+        for family in EXPORT_FAMILIES:
             self.host.run_timer(f"export_{family.value}_timer")
 
     def status(self, **params: str) -> requests.Response:
@@ -111,9 +111,9 @@ def test_twenty_tenants_complete_while_two_fail_alone(fleet: Fleet):
         assert all(rows[(t, stream)]["lastError"] is None and rows[(t, stream)]["lastSuccess"] for t in healthy)
     poisoned = fleet.poisoned()
     assert sorted((i.tenant, i.family) for i in poisoned) == sorted(
-        (t, f) for t in (fleet.unconsented, fleet.throttled) for f in RateFamily)
+        (t, f) for t in (fleet.unconsented, fleet.throttled) for f in EXPORT_FAMILIES)
     attempts = [i for i in list(fleet.host.invocations) if i.function_name == "export_worker" and not i.ok]
-    assert len(attempts) == 2 * len(RateFamily) * 5  # two tenants, each family's item five times
+    assert len(attempts) == 2 * len(EXPORT_FAMILIES) * 5  # two tenants, each family's item five times
     # Every item settled: no marker is left, so the next tick queues every tenant again.
     assert list(fleet.state().list_blobs(name_starts_with="fanout/")) == []
 

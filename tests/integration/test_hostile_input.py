@@ -75,7 +75,8 @@ def http_functions() -> list[tuple[str, str, str]]:
 
 def paths_for(route: str, known: dict[str, list[str]]) -> list[str]:
     """The route with ordinary ids, then with each hostile id in every parameter."""
-    ordinary = {"alertId": known["alerts"][0], "incidentId": known["incidents"][0], "stream": "alerts"}
+    ordinary = {"alertId": known["alerts"][0], "incidentId": known["incidents"][0], "stream": "alerts",
+                "jobId": "0" * 32}  # a well-formed id of no job
     names = [part[1:-1].split(":")[0] for part in route.split("/") if part.startswith("{")]
 
     def fill(values: dict[str, str]) -> str:
