@@ -25,10 +25,9 @@ WorkItems = func.Out[typing.List[str]]  # noqa: UP006 (the worker refuses list[s
 
 def enqueue_family(family: RateFamily, work: WorkItems) -> None:
     """The body of a family's timer: one work item per tenant whose previous item is settled."""
-    from shared.export_engine import ensure_container
     from shared.fanout import MarkerBoard, plan_tick, tick_id
     from shared.settings import get_settings
-    from shared.storage import blob_service
+    from shared.storage import blob_service, ensure_container
 
     settings = get_settings()
     state = blob_service(settings).get_container_client(settings.state_container)

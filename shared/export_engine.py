@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -40,12 +39,12 @@ from shared.leases import LEASE_SECONDS, LeaseBusy, LeaseLost, RunLease
 from shared.ocsf.output import OcsfOutput
 from shared.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
 from shared.query_options import RefusedOptions, send_adapting
-from shared.storage import Patience
+from shared.storage import Patience, ensure_container
 from shared.streams import STREAMS, Stream
 from shared.versions import from_datetime, normalize_version, shift, to_datetime
 
 if TYPE_CHECKING:
-    from azure.storage.blob import BlobServiceClient, ContainerClient
+    from azure.storage.blob import BlobServiceClient
 
     from shared.settings import Settings
 
@@ -98,29 +97,6 @@ class StepHook:
 
     def __call__(self, step: str, summary: RunSummary) -> None:
         return None
-
-
-_ensured_containers: set[tuple[str, str]] = set()
-_ensured_lock = threading.Lock()
-
-
-def ensure_container(container: ContainerClient) -> None:
-    """Create the container once per process if it is missing. In Azure the Bicep creates the containers and the
-    app's role is scoped to them, so a 403 on create is expected and harmless there."""
-    from azure.core.exceptions import HttpResponseError, ResourceExistsError
-
-    key = (container.url, container.container_name)
-    with _ensured_lock:
-        if key in _ensured_containers:
-            return
-        try:
-            container.create_container()
-        except ResourceExistsError:
-            pass
-        except HttpResponseError as exc:
-            if exc.status_code != 403:
-                raise
-        _ensured_containers.add(key)
 
 
 def lag_seconds(cursor: str | None, now: datetime) -> float | None:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, ContainerClient
 
     from shared.settings import Settings
 
@@ -70,3 +70,26 @@ def forget_clients() -> None:
     """Drop cached clients (tests that restart Azurite on new ports)."""
     with _lock:
         _clients.clear()
+
+
+_ensured_containers: set[tuple[str, str]] = set()
+_ensured_lock = threading.Lock()
+
+
+def ensure_container(container: ContainerClient) -> None:
+    """Create the container once per process if it is missing. In Azure the Bicep creates the containers and the
+    app's role is scoped to them, so a 403 on create is expected and harmless there."""
+    from azure.core.exceptions import HttpResponseError, ResourceExistsError
+
+    key = (container.url, container.container_name)
+    with _ensured_lock:
+        if key in _ensured_containers:
+            return
+        try:
+            container.create_container()
+        except ResourceExistsError:
+            pass
+        except HttpResponseError as exc:
+            if exc.status_code != 403:
+                raise
+        _ensured_containers.add(key)

@@ -74,8 +74,7 @@ class IdempotencyStore:
         self._clock = clock
 
     def _blob(self, scope: str, key: str) -> BlobClient:
-        from shared.export_engine import ensure_container
-        from shared.storage import Patience, blob_service
+        from shared.storage import Patience, blob_service, ensure_container
 
         container = blob_service(self.settings, patience=Patience.INTERACTIVE).get_container_client(
             self.settings.state_container)

@@ -109,8 +109,7 @@ class Job:
 
 class JobStore:
     def __init__(self, settings: Settings) -> None:
-        from shared.export_engine import ensure_container
-        from shared.storage import Patience, blob_service
+        from shared.storage import Patience, blob_service, ensure_container
 
         self.container: ContainerClient = blob_service(settings, patience=Patience.INTERACTIVE).get_container_client(
             settings.state_container)

@@ -113,8 +113,8 @@ class NotificationProcessor:
         manager_factory: Callable[[], SubscriptionManager] | None = None,
         max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT,
     ) -> None:
-        from shared.export_engine import ExportEngine, ensure_container
-        from shared.storage import blob_service
+        from shared.export_engine import ExportEngine
+        from shared.storage import blob_service, ensure_container
 
         self.settings = settings
         self.engine = engine or ExportEngine(settings)

@@ -105,7 +105,7 @@ class SubscriptionStore:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
-        from shared.export_engine import ensure_container
+        from shared.storage import ensure_container
 
         ensure_container(self._container)
         for _ in range(MAX_WRITE_ATTEMPTS):

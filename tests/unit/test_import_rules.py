@@ -2,6 +2,8 @@
 
 - shared/ is the library: it never imports the local stack, the tests, the benchmarks or the functions;
 - functions/ are thin triggers over shared/: they never import the local stack or the tests;
+- the platform layers (the Graph client, its pacing and credentials, storage clients) import no job module, so a
+  job can be added or changed without touching them;
 - importing function_app (what the worker does at start, and on every cold start) loads no Graph or storage client
   library: those load on first use, so the webhook's validation answer stays fast.
 """
@@ -44,6 +46,19 @@ def violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
 ])
 def test_lower_layers_never_import_upper_ones(package, forbidden):
     assert violations(package, forbidden) == []
+
+
+PLATFORM_MODULES = ("graph_client", "rate_budget", "credentials", "clouds", "redact", "storage", "versions",
+                    "problems", "app_logging")
+JOB_MODULES = ("shared.export_engine", "shared.export_requests", "shared.paging", "shared.query_options",
+               "shared.fanout", "shared.tenant_status", "shared.enrichment", "shared.ocsf", "shared.actions",
+               "shared.webhooks", "shared.blob_sink", "shared.checkpoints", "shared.leases")
+
+
+@pytest.mark.parametrize("module", PLATFORM_MODULES)
+def test_platform_layers_import_no_job_module(module):
+    imported = imported_modules(REPO / "shared" / f"{module}.py")
+    assert sorted(n for n in imported if n.startswith(JOB_MODULES)) == []
 
 
 def test_the_rule_sees_a_violation(tmp_path, monkeypatch):
