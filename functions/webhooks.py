@@ -44,8 +44,8 @@ HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 # (checking the subscription records, which may read a blob) runs in this pool of its own. Threads start lazily.
 WEBHOOK_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
 
-# The worker accepts only classes and `typing` generics as binding annotations: `func.Out[list[str]]` makes it
-# refuse to index the app (FunctionLoadError), and then the host loads no function at all.
+# The worker accepts only classes and `typing` generics as binding annotations: a builtin generic (`list[str]`
+# inside func.Out) makes it refuse to index the app (FunctionLoadError), and then the host loads no function at all.
 # (Azure/azure-functions-python-worker issues 1176 and 1034; tests/integration/test_real_worker.py proves it.)
 QueueMessages = func.Out[typing.List[str]]  # noqa: UP006 (see above)
 
