@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,18 +35,23 @@ class ExportContents:
         return newest
 
 
+def live_blobs(container: ContainerClient, prefix: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(name, records) of every live-export blob under `prefix` (backfills left out), in name order."""
+    for props in container.list_blobs(name_starts_with=prefix):
+        if "/backfill=" in props.name:
+            continue
+        raw = gzip.decompress(container.get_blob_client(props.name).download_blob().readall())
+        yield props.name, [json.loads(line) for line in raw.splitlines()]
+
+
 def read_export(container: ContainerClient, stream: str, tenant: str | None = None) -> ExportContents:
     """Every record of one stream (optionally one tenant) in the export container, live export only."""
     spec = STREAMS[stream]
     prefix = f"{stream}/" + (f"tenant={tenant}/" if tenant else "")
     contents = ExportContents()
-    for props in container.list_blobs(name_starts_with=prefix):
-        if "/backfill=" in props.name:
-            continue
+    for _, records in live_blobs(container, prefix):
         contents.blobs += 1
-        raw = gzip.decompress(container.get_blob_client(props.name).download_blob().readall())
-        for line in raw.splitlines():
-            record = json.loads(line)
+        for record in records:
             contents.records.append(record)
             version = normalize_version(record.get(spec.cursor_field)) or ""
             contents.versions[(str(record[spec.id_field]), version)] += 1

@@ -7,13 +7,12 @@ The schemas come from the `ocsf-json-schema` package (a dev/test dependency: it 
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from local.export_check import live_blobs
 from shared.ocsf.output import OCSF_PREFIX
 
 if TYPE_CHECKING:
@@ -70,14 +69,10 @@ def read_ocsf(container: ContainerClient, stream: str, tenant: str | None = None
     """Every OCSF event of one stream (optionally one tenant), live export only."""
     prefix = f"{OCSF_PREFIX}{stream}/" + (f"tenant={tenant}/" if tenant else "")
     contents = OcsfContents()
-    for props in container.list_blobs(name_starts_with=prefix):
-        if "/backfill=" in props.name:
-            continue
+    for name, events in live_blobs(container, prefix):
         contents.blobs += 1
-        raw = gzip.decompress(container.get_blob_client(props.name).download_blob().readall())
-        events = [json.loads(line) for line in raw.splitlines()]
         contents.events.extend(events)
-        contents.by_blob[props.name.removeprefix(OCSF_PREFIX)] = len(events)
+        contents.by_blob[name.removeprefix(OCSF_PREFIX)] = len(events)
         contents.uids.update(str(e.get("metadata", {}).get("uid")) for e in events)
     return contents
 

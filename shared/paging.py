@@ -41,11 +41,6 @@ def next_tick(version: str) -> str:
     return shift(version[:19] + ".0000000Z", timedelta(seconds=1))
 
 
-def exact_literal(version: str) -> str:
-    """A DateTimeOffset literal with every digit of the version (Graph writes 7; OData allows up to 12)."""
-    return version
-
-
 @dataclass(frozen=True)
 class Page:
     """What the pager needs to know of one answer."""
@@ -78,10 +73,10 @@ def query_params(stream: Stream, pass_state: PassState, *, top: bool, orderby: b
         low, high = window_of(pass_state)
         # The pass's own edges come from the clock and are floored to the second, as they always were; edges taken
         # from the data are exact, or a window could not shrink below one second.
-        low_text = odata_literal(low) if low == pass_state.low else exact_literal(low)
+        low_text = odata_literal(low) if low == pass_state.low else low
         clauses = [f"{stream.cursor_field} ge {low_text}"]
         if high:
-            high_text = odata_literal(high) if high == pass_state.high else exact_literal(high)
+            high_text = odata_literal(high) if high == pass_state.high else high
             clauses.append(f"{stream.cursor_field} lt {high_text}")
         params["$filter"] = " and ".join(clauses)
         # Only once the nextLink has failed us: a pass that pages with nextLinks never sends an option that Graph

@@ -15,7 +15,6 @@ import os
 import re
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +150,6 @@ def test_each_trigger_kind_runs_under_the_worker(stack):
     notification = {"value": [{"subscriptionId": "sub-1", "tenantId": tenant, "clientState": client_state,
                                "changeType": "updated", "resource": "security/alerts_v2/a1"}]}
 
-    started = time.monotonic()
     answer = run_worker({"env": env, "steps": [
         {"kind": "http", "function": "webhook_notifications", "method": "POST", "path": "webhooks/notifications",
          "query": {"validationToken": "token-123"}},
@@ -198,7 +196,6 @@ def test_each_trigger_kind_runs_under_the_worker(stack):
                if not line["logger"].startswith(APP_LOGGER)]
     assert foreign == [], f"lines from libraries would reach Application Insights: {foreign[:5]}"
     assert any(line["logger"].startswith(APP_LOGGER) for line in worked["user_logs"]), "the app logs its runs"
-    assert time.monotonic() - started < WORKER_TIMEOUT_S
 
 
 def _status_rows(body: Any) -> list[dict[str, Any]]:
