@@ -137,17 +137,39 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         is_graph = bool(parts) and parts[0] in _VERSIONS
         fault = NO_FAULT
         if is_graph or is_token:
-            fault_tenant = parts[0] if is_token else (sim.tokens.tenant_of(headers.get("authorization"))
-                                                       if sim.faults.active else None)
+            fault_tenant = (
+                parts[0]
+                if is_token
+                else (sim.tokens.tenant_of(headers.get("authorization")) if sim.faults.active else None)
+            )
             fault = sim.faults.decide(path, token_endpoint=is_token, tenant=fault_tenant)
         if fault.latency_s:
             time.sleep(fault.latency_s)
-        tenant = None
-        if fault.action in ("reset", "status"):
-            status = self._apply_fault(fault, request_id, client_request_id)
-            tenant = sim.tokens.tenant_of(headers.get("authorization")) if is_graph else None
+        answered_by_fault = fault.action in ("reset", "status")
+
+        def record(status: int, tenant: str | None) -> None:
+            # Logged before the answer goes out, so a client that has its answer finds its request in the log.
+            sim._record(
+                self.command,
+                path,
+                url.query,
+                status,
+                tenant,
+                headers,
+                request_id,
+                client_request_id,
+                fault.action,
+                time.perf_counter() - started,
+                in_batch=False,
+            )
+
+        if answered_by_fault:
+            if is_graph:
+                faulted_tenant = sim.tokens.tenant_of(headers.get("authorization"))
+                record(fault.status if fault.action == "status" else 0, faulted_tenant)
+            self._apply_fault(fault, request_id, client_request_id)
         elif is_token:
-            status = self._token(parts, body, fault)
+            self._token(parts, body, fault)
         elif is_graph:
             try:
                 resp, tenant = self._graph(parts, url.query, headers, body, request_id, client_request_id)
@@ -165,26 +187,12 @@ class SimRequestHandler(BaseHTTPRequestHandler):
                         "client-request-id": client_request_id,
                     },
                 )
+                tenant = None
+            record(resp.status, tenant)
             self._send(resp.status, resp.body, resp.headers, truncate=fault.action == "truncate")
-            status = resp.status
         else:
-            status = 404
             self._send_error(
                 404, f"Resource not found for the segment '{parts[0] if parts else ''}'.", request_id, client_request_id
-            )
-        if is_graph:
-            sim._record(
-                self.command,
-                path,
-                url.query,
-                status,
-                tenant,
-                headers,
-                request_id,
-                client_request_id,
-                fault.action,
-                time.perf_counter() - started,
-                in_batch=False,
             )
 
     def _graph(
@@ -229,7 +237,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         )
         return sim.api.handle(req), token.tenant
 
-    def _token(self, parts: list[str], body: bytes, fault: FaultDecision) -> int:
+    def _token(self, parts: list[str], body: bytes, fault: FaultDecision) -> None:
         sim = self.server.sim
         tenant = parts[0]
         if parts[1] == "oauth2":
@@ -246,11 +254,10 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             "Pragma": "no-cache",
         }
         self._send(status, json.dumps(payload).encode(), headers, truncate=fault.action == "truncate")
-        return status
 
     # --- faults -----------------------------------------------------------------------------------------------------
 
-    def _apply_fault(self, fault: FaultDecision, request_id: str, client_request_id: str) -> int:
+    def _apply_fault(self, fault: FaultDecision, request_id: str, client_request_id: str) -> None:
         if fault.action == "reset":
             # Abort the TCP connection without any HTTP answer (RST, no TLS close_notify).
             self.close_connection = True
@@ -259,13 +266,12 @@ class SimRequestHandler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            return 0
+            return
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
         message = DEFAULT_MESSAGES.get(fault.status, "Injected fault.")
         self._send_error(fault.status, message, request_id, client_request_id, headers)
-        return fault.status
 
     # --- response ---------------------------------------------------------------------------------------------------
 

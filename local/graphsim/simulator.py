@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC
@@ -145,16 +144,6 @@ class GraphSimulator:
     def throttled_count(self) -> dict[str, int]:
         """429 answers per API family: {"security": n, "identityProtection": m}."""
         return dict(self.throttler.throttled)
-
-    def settled_log_length(self, quiet: float = 0.05) -> int:
-        """The length of ``request_log`` once the requests already answered are in it: each is logged just after
-        its answer goes out, so a client that counts right after an answer may be one short."""
-        length = len(self.request_log)
-        while True:
-            time.sleep(quiet)
-            if len(self.request_log) == length:
-                return length
-            length = len(self.request_log)
 
     @property
     def request_log(self) -> list[RequestRecord]:
