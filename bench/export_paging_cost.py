@@ -4,7 +4,7 @@
 
 For each paging profile of the simulator (documented: nextLinks everywhere; observed: no nextLink on alerts_v2,
 $top clamped, see local/graphsim/README.md) the same story runs twice, each on fresh Azurite containers:
-- ours: the engine as it is (shared/paging.py continues from the data when a page may have been cut short);
+- ours: the engine as it is (shared/export/paging.py continues from the data when a page may have been cut short);
 - nextLink only: the same engine with the rule it had before issue 12 (a page without a nextLink ends the query),
   measured in the same run as the baseline.
 The story: a first run over --alerts alerts, a window of --updates updates, --same-timestamp new alerts sharing one
@@ -29,8 +29,8 @@ STORY = ("first run", "updates", "same timestamp", "nothing new")
 @contextmanager
 def nextlink_only() -> Iterator[None]:
     """The engine with the paging rule it had before: no nextLink, the query is done."""
-    from shared import export_engine
-    from shared.paging import Page
+    from shared.export import engine as export_engine
+    from shared.export.paging import Page
 
     def advance(stream: object, pass_state: object, page: Page) -> bool:
         pass_state.next_link = page.next_link  # type: ignore[attr-defined]
@@ -47,7 +47,7 @@ def nextlink_only() -> Iterator[None]:
 def run_story(profile: str, contender: str, args: argparse.Namespace, azurite: object, tls: object) -> dict:
     from local.export_check import missing_latest, read_export
     from local.graphsim import GraphSimulator, SimConfig
-    from shared.export_engine import ExportEngine
+    from shared.export.engine import ExportEngine
     from shared.settings import load_settings
 
     config = SimConfig(seed=42, alerts=args.alerts, throttle=False, profile=profile, history_days=5)

@@ -32,7 +32,7 @@ def peak_rss_mb() -> float:
 
 
 def worker_ours(args: argparse.Namespace) -> dict[str, float]:
-    from shared.export_engine import ExportEngine
+    from shared.export.engine import ExportEngine
     from shared.settings import load_settings
 
     settings = load_settings(json.loads(args.env))

@@ -111,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     from local.devhost import DevHost, queue_settings
     from local.graphsim import SimConfig
     from local.stack import LocalStack
-    from shared.export_engine import ExportEngine
-    from shared.fanout import MARKER_PREFIX
-    from shared.storage import blob_service
-    from shared.streams import RateFamily
+    from shared.export.engine import ExportEngine
+    from shared.export.fanout import MARKER_PREFIX
+    from shared.graph.families import RateFamily
+    from shared.storage.clients import blob_service
 
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
     config = SimConfig(tenants=args.tenants, seed=13, alerts=30, risk_detections=12, risky_users=6,

@@ -89,7 +89,7 @@ def batch_timings(rounds: int, batch: int) -> tuple[list[float], list[float], in
     import function_app
     from local.azurite import Azurite
     from shared.settings import reset_settings_cache
-    from shared.storage import blob_service
+    from shared.storage.clients import blob_service
     from shared.webhooks.state import SubscriptionRecord, SubscriptionStore
 
     with Azurite() as azurite:

@@ -1,6 +1,6 @@
 """Export triggers: "export now" and status (the timers and the queue worker are in functions/fanout.py).
 
-Thin by design: every decision lives in shared.export_engine and shared.export_requests.
+Thin by design: every decision lives in shared.export.engine and shared.export.run_requests.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ def export_run(req: func.HttpRequest) -> func.HttpResponse:
     window instead, with its own checkpoint and folder, leaving the live cursor alone."""
 
     def work() -> func.HttpResponse:
-        from shared.export_engine import ExportEngine
-        from shared.export_requests import HTTP_TIME_BUDGET_SECONDS, parse_run_request, status_for
+        from shared.export.engine import ExportEngine
+        from shared.export.run_requests import HTTP_TIME_BUDGET_SECONDS, parse_run_request, status_for
         from shared.settings import get_settings
-        from shared.storage import Patience
+        from shared.storage.clients import Patience
 
         settings = get_settings()
         request = parse_run_request(settings, req.route_params.get("stream", ""), req.params.get("tenant"),
@@ -49,11 +49,11 @@ def export_status(req: func.HttpRequest) -> func.HttpResponse:
     tenants (healthy, lagging, failing), or with ?tenant= one tenant's streams and state."""
 
     def work() -> func.HttpResponse:
-        from shared.export_engine import ExportEngine
-        from shared.export_requests import storage_unavailable
+        from shared.export.engine import ExportEngine
+        from shared.export.run_requests import storage_unavailable
+        from shared.export.status import status_document
         from shared.settings import get_settings
-        from shared.storage import Patience
-        from shared.tenant_status import status_document
+        from shared.storage.clients import Patience
 
         with storage_unavailable("The export status could not be read"):
             engine = ExportEngine(get_settings(), patience=Patience.INTERACTIVE)

@@ -1,7 +1,8 @@
 """The export's timers and its queue-triggered worker: timers only enqueue work items (one per tenant and API
 family), the worker runs them, and Azure Functions scales the worker over instances.
 
-Thin by design: the decisions live in shared.fanout (why one item per tenant and family) and shared.export_engine.
+Thin by design: the decisions live in shared.export.fanout (why one item per tenant and family) and
+shared.export.engine.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from datetime import UTC, datetime
 import azure.functions as func
 
 from functions.webhooks import max_dequeue_count
-from shared.streams import EXPORT_FAMILIES, RateFamily
+from shared.export.streams import EXPORT_FAMILIES
+from shared.graph.families import RateFamily
 
 log = logging.getLogger("graph_security_bridge.fanout")
 
@@ -25,9 +27,9 @@ WorkItems = func.Out[typing.List[str]]  # noqa: UP006 (the worker refuses list[s
 
 def enqueue_family(family: RateFamily, work: WorkItems) -> None:
     """The body of a family's timer: one work item per tenant whose previous item is settled."""
-    from shared.fanout import MarkerBoard, plan_tick, tick_id
+    from shared.export.fanout import MarkerBoard, plan_tick, tick_id
     from shared.settings import get_settings
-    from shared.storage import blob_service, ensure_container
+    from shared.storage.clients import blob_service, ensure_container
 
     settings = get_settings()
     state = blob_service(settings).get_container_client(settings.state_container)
@@ -69,8 +71,8 @@ export_timer_functions = {family: _register_timer(family) for family in EXPORT_F
 def export_worker(message: func.QueueMessage) -> None:
     """Run one work item. A failed stream fails the invocation, so the queue retries the item and, after
     maxDequeueCount attempts, moves it to the poison queue; the item's marker is released once it is settled."""
-    from shared.export_engine import ExportEngine
-    from shared.fanout import BadWorkItem, MarkerBoard, WorkItem, run_item
+    from shared.export.engine import ExportEngine
+    from shared.export.fanout import BadWorkItem, MarkerBoard, WorkItem, run_item
     from shared.settings import get_settings
 
     limit = max_dequeue_count()

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.streams import STREAMS
-from shared.versions import normalize_version
+from shared.export.streams import STREAMS
+from shared.graph.versions import normalize_version
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient

@@ -19,9 +19,9 @@ from local.graphsim import SimConfig
 from local.graphsim.profiles import PROFILES
 from local.ocsf_check import ocsf_problems
 from local.stack import LocalStack
-from shared.export_engine import ExportEngine, RunSummary
+from shared.export.engine import ExportEngine, RunSummary
+from shared.export.streams import STREAMS
 from shared.ocsf.render import MAPPINGS
-from shared.streams import STREAMS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

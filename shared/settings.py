@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from shared.clouds import Cloud, cloud_by_name
+from shared.graph.clouds import Cloud, cloud_by_name
 
 if TYPE_CHECKING:
     from shared.webhooks.resources import DesiredSubscription
@@ -310,7 +310,7 @@ def _parse_tenants(text: str) -> tuple[str, ...]:
 
 def _parse_streams(text: str) -> tuple[str, ...]:
     # Imported here so that settings stay importable without the stream table's dependencies.
-    from shared.streams import STREAMS
+    from shared.export.streams import STREAMS
 
     names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     by_lower = {name.lower(): name for name in STREAMS}

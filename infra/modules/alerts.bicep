@@ -2,7 +2,7 @@
 // e-mails them. Every log query reads a table the deployment fills: AppRequests and AppTraces (the workspace-based
 // Application Insights component of the function app), StorageQueueLogs (the data account's queue diagnostic
 // setting). tests/unit/test_infra.py checks the tables, the columns and that the export-lag query parses exactly
-// the line shared/export_engine.py logs ("export summary {json}", RunSummary.log_line).
+// the line shared/export/engine.py logs ("export summary {json}", RunSummary.log_line).
 
 @description('Prefix of the rule names.')
 param namePrefix string
@@ -76,7 +76,7 @@ StorageQueueLogs
 
 // Export lag: minutes since the last run of each (tenant, stream) that made progress (status ok, or partial:
 // the time budget was spent and the next run resumes). Every run logs one line "export summary {json}"
-// (shared/export_engine.py, RunSummary.log_line); backfills are left out. A (tenant, stream) whose runs all failed
+// (shared/export/engine.py, RunSummary.log_line); backfills are left out. A (tenant, stream) whose runs all failed
 // in the window counts as lagging for the whole window; no summary at all in the window (the app does not run)
 // is one row for tenant "*" and stream "*".
 var exportLagQuery = '''

@@ -89,7 +89,7 @@ class AuditTrail:
         self._clock = clock
 
     def _container(self) -> ContainerClient:
-        from shared.storage import Patience, blob_service, ensure_container
+        from shared.storage.clients import Patience, blob_service, ensure_container
 
         container = blob_service(self.settings, patience=Patience.INTERACTIVE).get_container_client(
             self.settings.audit_container)

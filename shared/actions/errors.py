@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from shared.graph_client import GraphError
+from shared.graph.client import GraphError
 from shared.problems import Problem
 
 log = logging.getLogger("graph_security_bridge.actions")

@@ -74,7 +74,7 @@ class IdempotencyStore:
         self._clock = clock
 
     def _blob(self, scope: str, key: str) -> BlobClient:
-        from shared.storage import Patience, blob_service, ensure_container
+        from shared.storage.clients import Patience, blob_service, ensure_container
 
         container = blob_service(self.settings, patience=Patience.INTERACTIVE).get_container_client(
             self.settings.state_container)

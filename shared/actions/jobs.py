@@ -44,7 +44,7 @@ log = logging.getLogger("graph_security_bridge.actions")
 
 MAX_ASYNC_IDS = 5000  # ids one asynchronous request may hold (the synchronous limit is ACTIONS_MAX_BULK_IDS)
 # Ids per handler run in the worker; progress is saved after each. 100 alerts take about 40 s at Graph's default
-# budget of 150 requests a minute, within the job lease (shared.leases renews it before each save).
+# budget of 150 requests a minute, within the job lease (shared.storage.leases renews it before each save).
 SLICE_IDS = 100
 WORKER_BUDGET_SECONDS = 240  # per worker invocation (host.json functionTimeout is 10 minutes)
 POLL_SECONDS = 10  # Retry-After of a running job
@@ -109,7 +109,7 @@ class Job:
 
 class JobStore:
     def __init__(self, settings: Settings) -> None:
-        from shared.storage import Patience, blob_service, ensure_container
+        from shared.storage.clients import Patience, blob_service, ensure_container
 
         self.container: ContainerClient = blob_service(settings, patience=Patience.INTERACTIVE).get_container_client(
             settings.state_container)
@@ -281,7 +281,7 @@ def _save_quietly(store: JobStore, job: Job, etag: str) -> None:
 def work(settings: Settings, job_id: str, *, budget_seconds: float = WORKER_BUDGET_SECONDS,
          clock: Any = time.monotonic) -> bool:
     """Advance a job for up to `budget_seconds`. True when more is left (queue a message to continue)."""
-    from shared.leases import LeaseBusy, RunLease
+    from shared.storage.leases import LeaseBusy, RunLease
 
     store = JobStore(settings)
     try:

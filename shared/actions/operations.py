@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.actions import filters
 from shared.actions import vocabulary as v
-from shared.streams import STREAMS
+from shared.export.streams import STREAMS
 from shared.webhooks.notifications import MAX_VALIDATION_TOKEN_CHARS
 
 # The queue of the asynchronous-request worker (functions/jobs.py; created and granted in infra/main.bicep). Here

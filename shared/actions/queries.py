@@ -36,8 +36,8 @@ from shared.actions import vocabulary as v
 from shared.actions.errors import storage_problem
 from shared.actions.operations import PERMISSION
 from shared.actions.tokens import open_sealed, seal, signing_key
+from shared.graph.versions import normalize_version, shift, to_datetime, version_key
 from shared.problems import Problem
-from shared.versions import normalize_version, shift, to_datetime, version_key
 
 if TYPE_CHECKING:
     from shared.actions.service import Answer, Context

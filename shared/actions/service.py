@@ -20,11 +20,11 @@ from shared.actions.caller import caller_of
 from shared.actions.errors import graph_problem
 from shared.actions.operations import BY_ID, PERMISSION, Operation
 from shared.actions.validation import HttpCall
+from shared.graph.families import RateFamily
 from shared.problems import Problem
-from shared.streams import RateFamily
 
 if TYPE_CHECKING:
-    from shared.graph_client import GraphClient, GraphError, GraphResponse
+    from shared.graph.client import GraphClient, GraphError, GraphResponse
     from shared.settings import Settings
 
 log = logging.getLogger("graph_security_bridge.actions")
@@ -52,7 +52,7 @@ _clients: dict[str, tuple[Settings, GraphClient]] = {}
 
 
 def graph_client(settings: Settings, tenant: str) -> GraphClient:
-    from shared.graph_client import GraphClient
+    from shared.graph.client import GraphClient
 
     with _clients_lock:
         entry = _clients.get(tenant)
@@ -94,7 +94,7 @@ class Context:
     def graph(self, method: str, path: str, *, target: str, permission: str, or_permission: str = "",
               json_body: Any = None, family: RateFamily = RateFamily.SECURITY,
               idempotent: bool | None = None, params: dict[str, str] | None = None) -> GraphResponse:
-        from shared.graph_client import GraphError
+        from shared.graph.client import GraphError
 
         tenant = self.tenant  # validated before any call
         try:
@@ -148,7 +148,7 @@ def _same(field_name: str, current: object, wanted: object) -> bool:
 
 def _error_of_answer(status: int, answer: dict[str, Any]) -> GraphError:
     """A GraphError for one inner $batch response."""
-    from shared.graph_client import GraphError, parse_retry_after
+    from shared.graph.client import GraphError, parse_retry_after
 
     body = answer.get("body")
     code, message, inner = str(status), "", {}  # type: str, str, dict[str, Any]
@@ -237,7 +237,7 @@ def summarize(results: list[dict[str, Any]], success: str, what: str) -> Answer:
 def _comment_present(comments: object, text: str, since: Any) -> bool:
     from datetime import timedelta
 
-    from shared.versions import normalize_version, to_datetime
+    from shared.graph.versions import normalize_version, to_datetime
 
     if not isinstance(comments, list):
         return False
@@ -287,7 +287,7 @@ def _update(ctx: Context, kind: str, param: str, base: str) -> Answer:
 
 def _comment(ctx: Context, kind: str, param: str, base: str) -> Answer:
     from shared.actions.idempotency import IdempotencyStore, fingerprint
-    from shared.graph_client import GraphError
+    from shared.graph.client import GraphError
 
     item_id = validation.entity_id(ctx.call.route_params.get(param), kind)
     text = validation.comment(validation.json_object(ctx.call, v.MAX_BODY_BYTES))
@@ -352,7 +352,7 @@ def bulk_request(ctx: Context, limit: int) -> tuple[list[str], dict[str, Any]]:
 
 
 def bulk_update_alerts(ctx: Context) -> Answer:
-    from shared.graph_client import DeadlineReached, GraphError
+    from shared.graph.client import DeadlineReached, GraphError
 
     ids, changes = bulk_request(ctx, ctx.settings.actions_max_bulk_ids)
     permission = PERMISSION[("alert", "write")]
@@ -360,7 +360,7 @@ def bulk_update_alerts(ctx: Context) -> Answer:
 
     results: dict[str, dict[str, Any]] = {}
     deadline = ChunkDeadline(ctx.settings.actions_bulk_time_budget_seconds)
-    # The client's pacer keeps every 60 s window within the budget, batches included (shared.rate_budget).
+    # The client's pacer keeps every 60 s window within the budget, batches included (shared.graph.pacing).
     for start in range(0, len(ids), v.BATCH_CHUNK):
         chunk = ids[start:start + v.BATCH_CHUNK]
         if not deadline.may_start_chunk():
@@ -421,7 +421,7 @@ def risky_request(ctx: Context, spec: RiskyAction, limit: int) -> list[str]:
 
 
 def _risky(ctx: Context, spec: RiskyAction) -> Answer:
-    from shared.graph_client import DeadlineReached, GraphError
+    from shared.graph.client import DeadlineReached, GraphError
 
     ids = risky_request(ctx, spec, ctx.settings.actions_max_bulk_ids)
     permission = PERMISSION[(spec.kind, "write")]

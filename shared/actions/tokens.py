@@ -46,7 +46,7 @@ def signing_key(settings: Settings) -> bytes:
     """The app's token key, created in the state container on first use."""
     from azure.core.exceptions import ResourceExistsError
 
-    from shared.storage import Patience, blob_service, ensure_container
+    from shared.storage.clients import Patience, blob_service, ensure_container
 
     service = blob_service(settings, patience=Patience.INTERACTIVE)
     container = service.get_container_client(settings.state_container)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
     from shared.actions.service import Answer, Context
-    from shared.checkpoints import Checkpoint
+    from shared.export.checkpoints import Checkpoint
 
 log = logging.getLogger("graph_security_bridge.triggers")
 
@@ -216,8 +216,8 @@ def poll(ctx: Context, spec: TriggerSpec) -> Answer:
 
 def _poll(ctx: Context, spec: TriggerSpec, wanted: dict[str, tuple[str, ...]], tenants: tuple[str, ...]) -> Answer:
     from shared.actions.service import Answer
-    from shared.checkpoints import CheckpointStore
-    from shared.storage import Patience, blob_service
+    from shared.export.checkpoints import CheckpointStore
+    from shared.storage.clients import Patience, blob_service
 
     key = signing_key(ctx.settings)
     state = _load_state(key, ctx, spec)

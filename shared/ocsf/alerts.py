@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from shared.graph.versions import normalize_version
 from shared.ocsf import evidence
 from shared.ocsf.enums import ALERT_SEVERITY, ALERT_STATUS, CLASSIFICATION
 from shared.ocsf.table import Item, Row, compact, const, copy, derived, non_empty, text, timestamp, version_uid
-from shared.versions import normalize_version
 
 CLASS_UID = 2004
 CLASS_NAME = "detection_finding"

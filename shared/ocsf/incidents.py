@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.graph.versions import normalize_version
 from shared.ocsf.alerts import assignee
 from shared.ocsf.enums import ALERT_SEVERITY, CLASSIFICATION, INCIDENT_STATUS
 from shared.ocsf.table import Item, Row, compact, const, copy, derived, non_empty, text, timestamp, version_uid
-from shared.versions import normalize_version
 
 CLASS_UID = 2005
 CLASS_NAME = "incident_finding"

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.blob_sink import WrittenBlob, write_blob
+from shared.export.sink import WrittenBlob, write_blob
 from shared.ocsf.render import MAPPINGS, render_page
 
 if TYPE_CHECKING:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared.graph.versions import normalize_version
 from shared.ocsf import evidence
 from shared.ocsf.enums import RISK_LEVEL, RISK_SEVERITY, RISK_STATE
 from shared.ocsf.table import Item, Row, compact, const, copy, derived, non_empty, text, timestamp, version_uid
-from shared.versions import normalize_version
 
 CLASS_UID = 2004
 CLASS_NAME = "detection_finding"

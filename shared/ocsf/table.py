@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.versions import normalize_version, to_datetime
+from shared.graph.versions import normalize_version, to_datetime
 
 Item = Mapping[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

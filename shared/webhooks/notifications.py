@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.graph.versions import from_datetime
 from shared.problems import Problem
-from shared.versions import from_datetime
 from shared.webhooks.state import SubscriptionRecord, SubscriptionState
 
 log = logging.getLogger("graph_security_bridge.webhooks")

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.graph.versions import from_datetime
 from shared.redact import redact_url_secrets
-from shared.versions import from_datetime
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
-    from shared.export_engine import ExportEngine
+    from shared.export.engine import ExportEngine
     from shared.settings import Settings
     from shared.webhooks.upkeep import SubscriptionManager
 
@@ -113,8 +113,8 @@ class NotificationProcessor:
         manager_factory: Callable[[], SubscriptionManager] | None = None,
         max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT,
     ) -> None:
-        from shared.export_engine import ExportEngine
-        from shared.storage import blob_service, ensure_container
+        from shared.export.engine import ExportEngine
+        from shared.storage.clients import blob_service, ensure_container
 
         self.settings = settings
         self.engine = engine or ExportEngine(settings)

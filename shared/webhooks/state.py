@@ -84,8 +84,8 @@ class SubscriptionStore:
 
     @classmethod
     def for_settings(cls, settings: Settings, *, quick: bool = False) -> SubscriptionStore:
-        """The store in STATE_CONTAINER; `quick` for the webhook's timed path (see shared.storage)."""
-        from shared.storage import Patience, blob_service
+        """The store in STATE_CONTAINER; `quick` for the webhook's timed path (see shared.storage.clients)."""
+        from shared.storage.clients import Patience, blob_service
 
         return cls(blob_service(settings, patience=Patience.QUICK if quick else Patience.BACKGROUND)
                    .get_container_client(settings.state_container))
@@ -105,7 +105,7 @@ class SubscriptionStore:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
-        from shared.storage import ensure_container
+        from shared.storage.clients import ensure_container
 
         ensure_container(self._container)
         for _ in range(MAX_WRITE_ATTEMPTS):

@@ -23,13 +23,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from shared.graph.versions import from_datetime, normalize_version, to_datetime
 from shared.redact import redact_url_secrets as redact
-from shared.versions import from_datetime, normalize_version, to_datetime
 from shared.webhooks.resources import DesiredSubscription
 from shared.webhooks.state import SubscriptionRecord, SubscriptionState, SubscriptionStore
 
 if TYPE_CHECKING:
-    from shared.graph_client import GraphClient
+    from shared.graph.client import GraphClient
     from shared.settings import Settings
 
 log = logging.getLogger("graph_security_bridge.webhooks")
@@ -70,7 +70,7 @@ class SubscriptionManager:
         client_factory: Callable[[str], GraphClient] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        from shared.graph_client import GraphClient
+        from shared.graph.client import GraphClient
 
         self.settings = settings
         self.store = store or SubscriptionStore.for_settings(settings)
@@ -243,7 +243,7 @@ class SubscriptionManager:
     def renew(self, key: str) -> bool:
         """Extend the subscription to its full lifetime (this also reauthorizes it). Recreates it if Graph no longer
         knows it. Returns True if renewed, False if it had to be recreated."""
-        from shared.graph_client import GraphError
+        from shared.graph.client import GraphError
 
         desired = self.desired()
         state, _ = self.store.load()
@@ -298,7 +298,7 @@ class SubscriptionManager:
     # --- helpers
 
     def _delete_id(self, tenant: str, subscription_id: str) -> None:
-        from shared.graph_client import GraphError
+        from shared.graph.client import GraphError
 
         try:
             self._client(tenant).request("DELETE", f"/subscriptions/{quote(subscription_id, safe='')}")

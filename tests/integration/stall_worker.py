@@ -13,7 +13,7 @@ import signal
 import sys
 from datetime import datetime
 
-from shared.export_engine import ExportEngine, RunSummary, StepHook
+from shared.export.engine import ExportEngine, RunSummary, StepHook
 from shared.settings import load_settings
 
 

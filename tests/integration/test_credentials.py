@@ -1,4 +1,4 @@
-"""The product's credential factory (shared/credentials.py) against the simulator's token endpoint, per auth mode,
+"""The product's credential factory (shared/graph/credentials.py) against the simulator's token endpoint, per auth mode,
 through azure-identity: what the app does in Azure, with the same settings."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from shared.credentials import build_credential
+from shared.graph.credentials import build_credential
 from tests.integration.certificates import make_certificate
 
 

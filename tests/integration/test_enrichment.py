@@ -10,8 +10,8 @@ import pytest
 
 from local.export_check import read_export
 from local.graphsim.directory import directory_of
-from shared.enrichment import BATCH_SIZE, entity_keys, forget_context
-from shared.export_engine import ExportEngine
+from shared.context.enrichment import BATCH_SIZE, entity_keys, forget_context
+from shared.export.engine import ExportEngine
 from tests.integration.test_export import assert_exactly_once
 
 ENRICH = {"EXPORT_ENRICH": "true", "EXPORT_INITIAL_LOOKBACK_DAYS": 30}

@@ -15,9 +15,9 @@ from azure.storage.blob import BlobServiceClient
 
 from local.export_check import missing_latest, read_export
 from local.graphsim.profiles import PROFILES
-from shared import streams as stream_table
-from shared.checkpoints import CheckpointStore
-from shared.export_engine import ExportEngine, RunSummary, StepHook
+from shared.export import streams as stream_table
+from shared.export.checkpoints import CheckpointStore
+from shared.export.engine import ExportEngine, RunSummary, StepHook
 
 STREAM_NAMES = tuple(stream_table.STREAMS)
 

@@ -14,8 +14,8 @@ from azure.functions.timer import TimerRequest
 
 from functions import export as export_functions
 from functions import fanout as fanout_functions
+from shared.graph.families import RateFamily
 from shared.settings import reset_settings_cache
-from shared.streams import RateFamily
 
 
 @pytest.fixture

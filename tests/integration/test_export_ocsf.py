@@ -10,10 +10,10 @@ import pytest
 
 from local.export_check import read_export
 from local.ocsf_check import ocsf_problems, read_ocsf
-from shared.export_engine import ExportEngine, RunSummary, StepHook
+from shared.export.engine import ExportEngine, RunSummary, StepHook
+from shared.export.streams import STREAMS
 from shared.ocsf.output import OCSF_PREFIX
 from shared.ocsf.render import MAPPINGS
-from shared.streams import STREAMS
 from tests.integration.test_export import SimulatedCrash, assert_exactly_once, settle
 
 OCSF_ON = {"EXPORT_FORMATS": "graph,ocsf", "EXPORT_INITIAL_LOOKBACK_DAYS": 30}

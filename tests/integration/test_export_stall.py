@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from local.export_check import missing_latest, read_export
-from shared.export_engine import ExportEngine
+from shared.export.engine import ExportEngine
 from shared.settings import load_settings
 from tests.integration.test_export import settle
 

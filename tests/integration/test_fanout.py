@@ -19,9 +19,10 @@ from local.devhost import DevHost
 from local.export_check import read_export
 from local.graphsim import GraphSimulator, SimConfig
 from local.stack import LocalStack
-from shared.fanout import MarkerBoard, WorkItem, marker_name, plan_tick
-from shared.storage import blob_service
-from shared.streams import EXPORT_FAMILIES, STREAMS, RateFamily
+from shared.export.fanout import MarkerBoard, WorkItem, marker_name, plan_tick
+from shared.export.streams import EXPORT_FAMILIES, STREAMS
+from shared.graph.families import RateFamily
+from shared.storage.clients import blob_service
 
 EXPORT_QUEUE = "export-work-fanout"
 ENV = {

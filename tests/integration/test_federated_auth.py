@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.export_check import read_export
-from shared.credentials import use_assertion_source
-from shared.export_engine import ExportEngine
+from shared.export.engine import ExportEngine
+from shared.graph.credentials import use_assertion_source
 from shared.settings import SettingsError, load_settings
-from shared.storage import blob_service
+from shared.storage.clients import blob_service
 
 HOME_TENANT = "0f0e0d0c-0b0a-4998-8776-655443322110"
 ISSUER = f"https://login.microsoftonline.com/{HOME_TENANT}/v2.0"

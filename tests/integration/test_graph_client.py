@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from shared.graph_client import GraphClient, GraphError
-from shared.rate_budget import RateBudgets
-from shared.streams import RateFamily
+from shared.graph.client import GraphClient, GraphError
+from shared.graph.families import RateFamily
+from shared.graph.pacing import RateBudgets
 
 
 def client_for(settings, sim, **kwargs) -> GraphClient:

@@ -20,7 +20,7 @@ import function_app
 from local.devhost import DevHost
 from local.graphsim import GraphSimulator, SimConfig
 from local.stack import LocalStack
-from shared.versions import normalize_version
+from shared.graph.versions import normalize_version
 
 
 @dataclass

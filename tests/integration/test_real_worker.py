@@ -27,7 +27,7 @@ from local.graphsim import SimConfig
 from local.realworker.launch import WorkerEnvironmentMissing, run_in_worker
 from local.stack import BINDING_SETTINGS, LocalStack
 from shared.app_logging import APP_LOGGER
-from shared.storage import blob_service
+from shared.storage.clients import blob_service
 from shared.webhooks.state import SubscriptionRecord, SubscriptionStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ from local.graphsim import SimConfig
 from local.stack import LocalStack
 from shared.actions import tokens
 from shared.actions.triggers import MAX_ITEMS, POLL_SECONDS
-from shared.export_engine import ExportEngine
+from shared.export.engine import ExportEngine
 
 
 @dataclass

@@ -19,7 +19,7 @@ from local.devhost import DevHost
 from local.export_check import read_export
 from local.graphsim import GraphSimulator, SimConfig
 from local.stack import LocalStack
-from shared.storage import blob_service
+from shared.storage.clients import blob_service
 from shared.webhooks.state import SubscriptionState, SubscriptionStore
 
 WEBHOOK_KEY = "graph-webhook-key-for-tests"
@@ -235,7 +235,7 @@ def test_upkeep_deletes_strays_and_keeps_what_is_current(bridge: Bridge):
     bridge.settle()
     record = bridge.record()
     # A subscription of ours that the state does not know (a create whose answer was lost).
-    from shared.graph_client import GraphClient
+    from shared.graph.client import GraphClient
 
     client = GraphClient(bridge.stack.settings(**bridge.env), bridge.tenant)
     stray = client.request("POST", "/subscriptions", json_body={
@@ -400,7 +400,7 @@ def test_the_validation_token_is_echoed_as_plain_text(bridge: Bridge, route: str
 
 def test_the_handshake_with_markup_succeeds_against_the_simulator(bridge: Bridge, tls):
     with GraphSimulator(SimConfig(alerts=5, throttle=False, validation_token_suffix=" <b>&</b>"), tls=tls) as sim:
-        from shared.graph_client import GraphClient
+        from shared.graph.client import GraphClient
         from shared.settings import load_settings
 
         settings = load_settings(bridge.stack.env(**bridge.env) | {

@@ -10,7 +10,7 @@ from shared.actions.errors import graph_problem
 from shared.actions.idempotency import fingerprint, record_name
 from shared.actions.service import execute
 from shared.actions.validation import HttpCall
-from shared.graph_client import GraphError
+from shared.graph.client import GraphError
 from shared.problems import Problem
 from shared.settings import load_settings
 

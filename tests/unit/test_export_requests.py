@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.export_engine import RunSummary
-from shared.export_requests import parse_run_request, status_for
+from shared.export.engine import RunSummary
+from shared.export.run_requests import parse_run_request, status_for
 from shared.problems import Problem
 from shared.settings import load_settings
 

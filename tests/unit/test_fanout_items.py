@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from shared.export_engine import RunSummary
-from shared.fanout import BadWorkItem, WorkItem, family_streams, run_item
+from shared.export.engine import RunSummary
+from shared.export.fanout import BadWorkItem, WorkItem, family_streams, run_item
+from shared.graph.families import RateFamily
 from shared.settings import load_settings
-from shared.streams import RateFamily
 
 TENANT = "11111111-2222-4333-8444-555555555555"
 ENV = {"GRAPH_TENANT_IDS": TENANT, "BRIDGE_STORAGE": "UseDevelopmentStorage=true",

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.graph_client import GraphClient
-from shared.rate_budget import RateBudgets
+from shared.graph.client import GraphClient
+from shared.graph.families import RateFamily
+from shared.graph.pacing import RateBudgets
 from shared.settings import load_settings
-from shared.streams import RateFamily
 
 TENANT = "11111111-1111-4111-8111-111111111111"
 

@@ -742,7 +742,7 @@ def test_alert_queries_read_real_tables_and_columns():
 
 
 def test_export_lag_query_parses_the_line_the_app_logs():
-    from shared.export_engine import RunSummary
+    from shared.export.engine import RunSummary
 
     query = kql_literals(INFRA / "modules" / "alerts.bicep")["exportLagQuery"]
     line = RunSummary(stream="alerts", tenant="t1", lag_seconds=12.5).log_line()
@@ -756,9 +756,9 @@ def test_export_lag_query_parses_the_line_the_app_logs():
     statuses = set(re.findall(r'"(\w+)"', re.search(r"in \(([^)]*)\)", query).group(1)))
     assert statuses == {"ok", "partial"}
     assert re.search(r"status: str = \"ok\"  # ok \| partial .*\| skipped .*\| failed",
-                     (ROOT / "shared" / "export_engine.py").read_text(encoding="utf-8"))
+                     (ROOT / "shared" / "export" / "engine.py").read_text(encoding="utf-8"))
     # Every run logs the line: also a failed or skipped one (the finally block of ExportEngine.run).
-    engine = (ROOT / "shared" / "export_engine.py").read_text(encoding="utf-8")
+    engine = (ROOT / "shared" / "export" / "engine.py").read_text(encoding="utf-8")
     assert re.search(r"finally:\n\s+summary\.seconds = .*\n\s+log\.info\(summary\.log_line\(\)\)", engine)
 
 

@@ -1,10 +1,10 @@
-"""The pager's decisions (shared/paging.py) on pages Graph could send; the integration tests check the outcome."""
+"""The pager's decisions (shared/export/paging.py) on pages Graph could send; integration tests check the outcome."""
 
 from __future__ import annotations
 
-from shared.checkpoints import PassState
-from shared.paging import MAX_SKIP, Page, advance, next_tick, query_params, start_pass
-from shared.streams import STREAMS
+from shared.export.checkpoints import PassState
+from shared.export.paging import MAX_SKIP, Page, advance, next_tick, query_params, start_pass
+from shared.export.streams import STREAMS
 
 ALERTS = STREAMS["alerts"]
 LOW = "2026-11-01T00:00:00.0000000Z"

@@ -1,11 +1,11 @@
-"""Dropping a query option Graph refuses (shared/query_options.py), with a stand-in for the blob it is kept in."""
+"""Dropping a query option Graph refuses (shared/graph/query_options.py), with a stand-in for the blob it is kept in."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.graph_client import GraphError
-from shared.query_options import RefusedOptions, send_adapting
+from shared.graph.client import GraphError
+from shared.graph.query_options import RefusedOptions, send_adapting
 
 
 class MemoryBlob:

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from shared.rate_budget import SAFETY_MARGIN, SEND_JITTER_SECONDS, RateBudgets, RatePacer
+from shared.graph.pacing import SAFETY_MARGIN, SEND_JITTER_SECONDS, RateBudgets, RatePacer
 
 
 def padded(window: float) -> float:

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from shared.checkpoints import Checkpoint, PassState, SeenVersions
-from shared.versions import normalize_version, odata_literal, shift, version_key
+from shared.export.checkpoints import Checkpoint, PassState, SeenVersions
+from shared.graph.versions import normalize_version, odata_literal, shift, version_key
 
 
 def test_normal_form_keeps_all_seven_digits_and_orders_as_time():
@@ -61,7 +61,7 @@ def test_years_before_1000_keep_four_digits():
     # A backfill window from year 1 once became the $filter literal "1-01-01T00:00:00Z", which Graph refuses.
     from datetime import UTC, datetime
 
-    from shared.versions import from_datetime, normalize_version, odata_literal
+    from shared.graph.versions import from_datetime, normalize_version, odata_literal
 
     assert from_datetime(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.0000000Z"
     assert odata_literal(from_datetime(datetime(999, 5, 6, 7, 8, 9, tzinfo=UTC))) == "0999-05-06T07:08:09Z"

@@ -13,7 +13,7 @@ import pytest
 import function_app
 from local.devhost import app_functions
 from shared.settings import reset_settings_cache
-from shared.storage import forget_clients
+from shared.storage.clients import forget_clients
 
 
 def handler(name: str):

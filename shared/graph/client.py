@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared.rate_budget import RateBudgets, shared_budgets
+from shared.graph.families import RateFamily, family_of_path
+from shared.graph.pacing import RateBudgets, shared_budgets
 from shared.redact import redact_url_secrets
-from shared.streams import RateFamily, family_of_path
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -148,7 +148,7 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        from shared.credentials import credential_for
+        from shared.graph.credentials import credential_for
 
         self.settings = settings
         self.tenant_id = tenant_id
@@ -227,7 +227,7 @@ class GraphClient:
             if error.status == 401 and not renewed and self._renewable:
                 # Graph refused the token before acting on anything (so even a POST may go again): once per call,
                 # with a newly acquired token. A second 401 is final.
-                from shared.credentials import renewed_credential
+                from shared.graph.credentials import renewed_credential
 
                 renewed = True
                 self._credential = renewed_credential(self.settings, self.tenant_id, self._credential)

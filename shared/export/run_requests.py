@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.export_engine import RunSummary
+from shared.export.engine import RunSummary
+from shared.export.streams import STREAMS
 from shared.problems import Problem
 from shared.settings import Settings
-from shared.streams import STREAMS
 
 log = logging.getLogger("graph_security_bridge.export")
 

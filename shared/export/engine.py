@@ -14,8 +14,8 @@ One run of one (tenant, stream):
    OCSF twin (shared/ocsf/output.py), then save the checkpoint (keys, next blob number, where the pass reads next) -
    data before checkpoint;
 6. the pass follows nextLinks, and where a page may have been cut short without one, continues from the data
-   (shared/paging.py) until it has proved that it read everything; then the cursor moves to the largest version the
-   pass saw.
+   (shared/export/paging.py) until it has proved that it read everything; then the cursor moves to the largest
+   version the pass saw.
 A run stops cleanly when its time budget is spent; the next run resumes where the pass stopped. Nothing is ever
 deleted or overwritten, which is what makes a stale run harmless: docs/exactly-once.md gives the argument.
 """
@@ -31,17 +31,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.blob_sink import NameTaken, blob_name, partition_of, read_records, write_blob
-from shared.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
-from shared.enrichment import Enricher
-from shared.graph_client import GraphClient, GraphError
-from shared.leases import LEASE_SECONDS, LeaseBusy, LeaseLost, RunLease
+from shared.context.enrichment import Enricher
+from shared.export.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
+from shared.export.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
+from shared.export.sink import NameTaken, blob_name, partition_of, read_records, write_blob
+from shared.export.streams import STREAMS, Stream
+from shared.graph.client import GraphClient, GraphError
+from shared.graph.query_options import RefusedOptions, send_adapting
+from shared.graph.versions import from_datetime, normalize_version, shift, to_datetime
 from shared.ocsf.output import OcsfOutput
-from shared.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
-from shared.query_options import RefusedOptions, send_adapting
-from shared.storage import Patience, ensure_container
-from shared.streams import STREAMS, Stream
-from shared.versions import from_datetime, normalize_version, shift, to_datetime
+from shared.storage.clients import Patience, ensure_container
+from shared.storage.leases import LEASE_SECONDS, LeaseBusy, LeaseLost, RunLease
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
@@ -76,7 +76,7 @@ class RunSummary:
     backfill: str | None = None
     # Said once, by the run that learned it: query options Graph refused and that this stream no longer sends.
     notes: list[str] = field(default_factory=list)
-    # Timestamps shared by more versions than Graph lets one read (shared/paging.py): some of them may be missing.
+    # Timestamps shared by more versions than Graph lets one read (shared/export/paging.py): some may be missing.
     crowded_timestamps: list[str] = field(default_factory=list)
     ocsf: dict[str, int] = field(default_factory=dict)  # with EXPORT_FORMATS=graph,ocsf: items, blobs, bytes, fallbacks
     enrichment: dict[str, Any] = field(default_factory=dict)  # with EXPORT_ENRICH=true (alerts): lookups, failures
@@ -121,7 +121,7 @@ class ExportEngine:
         """`patience`: how long storage calls may retry; an HTTP caller ("export now") waits for the answer, so it
         runs with Patience.INTERACTIVE. Recording a failure and releasing the lease always use the short retries:
         they run after something already failed, usually storage itself."""
-        from shared.storage import blob_service as default_blob_service
+        from shared.storage.clients import blob_service as default_blob_service
 
         self.settings = settings
         self._blobs = blob_service or default_blob_service(settings, patience=patience)

@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from shared.checkpoints import PassState
-from shared.streams import Stream
-from shared.versions import from_datetime, odata_literal, shift, to_datetime
+from shared.export.checkpoints import PassState
+from shared.export.streams import Stream
+from shared.graph.versions import from_datetime, odata_literal, shift, to_datetime
 
 MAX_SKIP = 500  # Graph's documented `$skip` limit for the security API (docs/graph-notes.md, "Paging")
 TICKS_PER_SECOND = 10_000_000  # Graph's DateTimeOffset values carry 100 ns ticks (7 fractional digits)

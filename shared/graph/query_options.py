@@ -1,7 +1,7 @@
 """Query options the engine adds for efficiency, dropped for good when Graph refuses them.
 
 `$top` (bigger pages) and `$orderby` (oldest first when a nextLink is missing) make an export cheaper, never more
-correct: shared/paging.py proves completeness from the data with or without them. Graph does not document them on
+correct: shared/export/paging.py proves completeness from the data with or without them. Graph does not document them on
 every collection (servicePrincipalRiskDetections documents no `$top`; alerts_v2 documents no `$orderby`), and a
 400 for one of them would otherwise fail that stream on every run. So when Graph answers 400 to a query carrying
 one, the query is sent again without it; if that succeeds, the option is remembered for the tenant and stream in a
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.graph_client import GraphError
+from shared.graph.client import GraphError
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient

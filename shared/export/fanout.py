@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.export.streams import EXPORT_FAMILIES, STREAMS
+from shared.graph.families import RateFamily
 from shared.settings import GUID_RE
-from shared.streams import EXPORT_FAMILIES, STREAMS, RateFamily
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
-    from shared.export_engine import ExportEngine, RunSummary
+    from shared.export.engine import ExportEngine, RunSummary
     from shared.settings import Settings
 
 log = logging.getLogger("graph_security_bridge.fanout")

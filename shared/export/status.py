@@ -17,7 +17,7 @@ from shared.problems import Problem
 from shared.settings import GUID_RE
 
 if TYPE_CHECKING:
-    from shared.export_engine import ExportEngine
+    from shared.export.engine import ExportEngine
 
 LAGGING_AFTER = timedelta(minutes=30)  # six missed 5-minute ticks
 
@@ -45,7 +45,7 @@ def summary(rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
 
 def status_document(engine: ExportEngine, tenant: str | None, now: datetime | None = None) -> dict[str, Any]:
     """`{"streams": [...], "summary": {...}}` for every tenant, or `{"tenant", "state", "streams"}` for one."""
-    from shared.export_engine import status_row
+    from shared.export.engine import status_row
 
     moment = now or datetime.now(UTC)
     if not tenant:

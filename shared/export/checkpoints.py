@@ -6,7 +6,7 @@ What it holds, and why:
   after `cursor - overlap`, plus everything written by the pass in progress. Bucketed by minute so that pruning is
   cheap, and stored as 12-character keys so that even a large backfill keeps the blob small.
 - `pass`: the query in progress: its lower bound, the saved `@odata.nextLink` to resume from, the window it
-  reads when Graph's paging cannot be trusted (shared/paging.py), and the largest version it has seen. The cursor
+  reads when Graph's paging cannot be trusted (shared/export/paging.py), and the largest version it has seen. The cursor
   moves to that largest version only when the pass has read everything, because Graph does not document the order
   of these collections (alerts_v2 lists the newest first).
 - `seq` and `partition`: the number and hour folder of the next export blob. Names come from here, not from the
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.versions import version_key
+from shared.graph.versions import version_key
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -87,7 +87,7 @@ class PassState:
     next_link: str | None = None
     max_version: str | None = None
     pages: int = 0
-    # Where the pass reads now when Graph's paging cannot be trusted (shared/paging.py): the query's window, its
+    # Where the pass reads now when Graph's paging cannot be trusted (shared/export/paging.py): the query's window, its
     # $skip inside one timestamp, the windows still to read, items its pages returned so far, timestamps it could
     # not read to the end.
     window_low: str | None = None

@@ -9,15 +9,8 @@ versions it has not written yet, with the same cursor and de-duplication rules a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class RateFamily(StrEnum):
-    """API families that Graph throttles separately (docs/graph-notes.md, "Throttling")."""
-
-    SECURITY = "security"
-    IDENTITY_PROTECTION = "identityProtection"
-    DIRECTORY = "directory"  # users, devices, ...: identity and access, resource units (enrichment only)
+from shared.graph.families import RateFamily
 
 
 @dataclass(frozen=True)
@@ -31,7 +24,7 @@ class Stream:
     id_field: str = "id"
     permission: str = ""  # the least Graph application permission that reads it, for error messages
     # Whether a page may hold fewer items than asked while more match (then only a query that brings nothing new
-    # proves the end; shared/paging.py). Graph promises full pages nowhere; we assume short ones on Identity
+    # proves the end; shared/export/paging.py). Graph promises full pages nowhere; we assume short ones on Identity
     # Protection (docs/graph-notes.md, "Paging"), at the cost of one more query per run that finds something new.
     short_pages: bool = False
     # Whether Graph is known to take `$orderby=<cursor field> asc` here (incidents: documented; alerts_v2: reported
@@ -61,13 +54,3 @@ STREAMS: dict[str, Stream] = {
 
 # The families that have export streams (DIRECTORY serves only enrichment): one timer and one work item per tenant each.
 EXPORT_FAMILIES: tuple[RateFamily, ...] = tuple(dict.fromkeys(stream.family for stream in STREAMS.values()))
-
-
-def family_of_path(path: str) -> RateFamily:
-    """The rate family of a Graph path such as /security/alerts_v2/123 or /identityProtection/riskyUsers/dismiss."""
-    lowered = path.lower().lstrip("/")
-    if lowered.startswith("v1.0/") or lowered.startswith("beta/"):
-        lowered = lowered.split("/", 1)[1]
-    if lowered.startswith("identityprotection"):
-        return RateFamily.IDENTITY_PROTECTION
-    return RateFamily.SECURITY

@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from shared.streams import RateFamily
+from shared.graph.families import RateFamily
 
 if TYPE_CHECKING:
-    from shared.graph_client import GraphClient
+    from shared.graph.client import GraphClient
 
 log = logging.getLogger("graph_security_bridge.enrichment")
 
