@@ -88,19 +88,15 @@ def batch_timings(rounds: int, batch: int) -> tuple[list[float], list[float], in
 
     import function_app
     from local.azurite import Azurite
-    from shared.settings import reset_settings_cache
+    from shared.runtime import get_settings, running
     from shared.storage.clients import blob_service
     from shared.webhooks.state import SubscriptionRecord, SubscriptionStore
 
-    with Azurite() as azurite:
-        os.environ.update({
-            "GRAPH_TENANT_IDS": TENANT, "GRAPH_AUTH_MODE": "client_secret",
-            "GRAPH_CLIENT_ID": "00000000-0000-4000-8000-00000000c11e", "GRAPH_CLIENT_SECRET": "bench",
-            "BRIDGE_STORAGE": azurite.connection_string, "STATE_CONTAINER": "state-bench",
-        })
-        reset_settings_cache()
-        from shared.settings import get_settings
-
+    with Azurite() as azurite, running({
+        "GRAPH_TENANT_IDS": TENANT, "GRAPH_AUTH_MODE": "client_secret",
+        "GRAPH_CLIENT_ID": "00000000-0000-4000-8000-00000000c11e", "GRAPH_CLIENT_SECRET": "bench",
+        "BRIDGE_STORAGE": azurite.connection_string, "STATE_CONTAINER": "state-bench",
+    }):
         container = blob_service(get_settings()).get_container_client("state-bench")
         records = {f"k{n}": SubscriptionRecord(
             key=f"k{n}", tenant=TENANT, resource=f"security/alerts?$filter=severity eq 's{n}'",

@@ -50,8 +50,9 @@ dequeue count 0, and a failure is not retried, as on the host). Unknown function
 Every invocation (HTTP, queue, timer, admin) is recorded in `.invocations` (`Invocation`: function name, trigger
 kind, start, duration, ok, error text, dequeue count for queue messages) so tests can count runs.
 
-`env` is applied to os.environ while the host runs (the app reads its settings from the environment) and the
-settings cache is reset on start and stop. One DevHost per process at a time when envs differ.
+`env` overlays the process environment as the app's settings while the host runs: the host installs a
+`shared.runtime.Runtime` made from them (the process environment is never edited), and the previous runtime on stop;
+both empty the app's process caches. One DevHost per process at a time when envs differ.
 
     with DevHost(function_app.app, stack.env()) as host:
         requests.get(f"{host.base_url}/alerts/123", headers={"x-functions-key": host.key})

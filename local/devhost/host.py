@@ -7,7 +7,6 @@ import contextlib
 import inspect
 import json
 import logging
-import os
 import re
 import secrets
 import threading
@@ -31,6 +30,7 @@ from local.connections import QueueConnection, queue_connection
 from local.devhost.app import HttpRoute, TriggerFunction, http_routes, overlapping_routes, trigger_functions
 from local.devhost.bindings import Out, OutputHandler, QueueOutput, app_settings, decode_message, queue_name
 from local.devhost.hostjson import HOST_JSON, queue_settings, route_prefix
+from shared.runtime import Runtime, install
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class DevHost:
         self.base_url = ""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._saved_env: dict[str, str | None] = {}
+        self._previous_runtime: Runtime | None = None
         self._listeners: list[_QueueListener] = []
         self._background: ThreadPoolExecutor | None = None  # admin API invocations
         self._stopping = threading.Event()
@@ -171,7 +171,7 @@ class DevHost:
         for function in self.trigger_functions.values():
             returns = [function.return_binding] if function.return_binding else []
             self._warn_unsupported(function.function_name, function.inputs, function.outputs + returns)
-        self._apply_env()
+        self._install_runtime()
         from local.devhost.server import RequestHandler  # (server.py imports this module)
 
         server = ThreadingHTTPServer((self.host, self.port), RequestHandler)
@@ -223,7 +223,7 @@ class DevHost:
         background, self._background = self._background, None
         if background is not None:
             background.shutdown(wait=True)
-        self._restore_env()
+        self._restore_runtime()
 
     def __enter__(self) -> DevHost:
         return self.start()
@@ -231,17 +231,14 @@ class DevHost:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _apply_env(self) -> None:
-        for name, value in self.env.items():
-            self._saved_env.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
-        _reset_app_caches()
+    def _install_runtime(self) -> None:
+        # The app reads its settings from its runtime: the host's process environment overlaid by this host's own
+        # settings, as Azure gives a function app its app settings as environment variables.
+        self._previous_runtime = install(Runtime(app_settings(self.env)))
 
-    def _restore_env(self) -> None:
-        from local.stack import restore_environ
-
-        restore_environ(self._saved_env)
-        _reset_app_caches()
+    def _restore_runtime(self) -> None:
+        install(self._previous_runtime)
+        self._previous_runtime = None
 
     # --- requests
 
@@ -644,10 +641,3 @@ def _http_answer(result: Any) -> Answer:
         headers.append(("Content-Type", f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/")
                         else mimetype))
     return Answer(result.status_code, headers, result.get_body() or b"")
-
-
-def _reset_app_caches() -> None:
-    """The app reads settings once per process: forget them when the environment changes."""
-    from shared.settings import reset_settings_cache
-
-    reset_settings_cache()

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from shared.process_cache import ProcessCache
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -30,8 +31,13 @@ log = logging.getLogger("graph_security_bridge.audit")
 
 MAX_APPEND_BYTES = 4 * 1024 * 1024  # an append block holds at most 4 MiB
 
-_suffix_lock = threading.Lock()
-_suffixes: dict[tuple[str, str], int] = {}  # (container url, day blob) -> current roll-over suffix
+# (container url, day blob) -> current roll-over suffix
+_suffixes: ProcessCache[tuple[str, str], int] = ProcessCache("audit blob roll-over suffixes")
+
+
+def _after(full: int) -> Callable[[int | None], int]:
+    """The change of a roll-over suffix once blob `full` is full (another writer may have moved it further)."""
+    return lambda current: max(current or 0, full + 1)
 
 
 def now_utc() -> datetime:
@@ -129,8 +135,7 @@ class AuditTrail:
         key = (container.url, day_blob)
         for data in chunks:
             for _ in range(100):
-                with _suffix_lock:
-                    suffix = _suffixes.get(key, 0)
+                suffix = _suffixes.get(key) or 0
                 blob = container.get_blob_client(blob_name(tenant, moment, suffix))
                 try:
                     blob.append_block(data)
@@ -145,7 +150,6 @@ class AuditTrail:
                 except HttpResponseError as exc:
                     if getattr(exc, "error_code", None) != "BlockCountExceedsLimit":  # set by the storage SDK
                         raise
-                    with _suffix_lock:  # this day's blob is full: roll over to the next one
-                        _suffixes[key] = max(_suffixes.get(key, 0), suffix + 1)
+                    _suffixes.update(key, _after(suffix))  # this day's blob is full: roll over to the next one
             else:
                 raise RuntimeError(f"no audit blob of {day_blob} accepted the append")

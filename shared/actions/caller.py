@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -46,9 +45,11 @@ def key_fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def platform_authentication_on(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether App Service Authentication is on for this app, as the platform tells the app."""
-    return environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
+def platform_authentication_on() -> bool:
+    """Whether App Service Authentication is on for this app, as the platform tells the app (an app setting)."""
+    from shared.runtime import current
+
+    return current().platform_setting("WEBSITE_AUTH_ENABLED").strip().lower() == "true"
 
 
 def caller_of(headers: Mapping[str, str], params: Mapping[str, str], *,

@@ -6,7 +6,6 @@ Answer or raises a Problem.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from shared.actions.operations import BY_ID, PERMISSION, Operation
 from shared.actions.validation import HttpCall
 from shared.graph.families import RateFamily
 from shared.problems import Problem
+from shared.process_cache import ProcessCache
 
 if TYPE_CHECKING:
     from shared.graph.client import GraphClient, GraphError, GraphResponse
@@ -47,25 +47,16 @@ class Answer:
 
 # --- process-wide clients (a warm worker reuses connections and tokens)
 
-_clients_lock = threading.Lock()
-_clients: dict[str, tuple[Settings, GraphClient]] = {}
+_clients: ProcessCache[str, tuple[Settings, GraphClient]] = ProcessCache("actions' Graph clients per tenant")
 
 
 def graph_client(settings: Settings, tenant: str) -> GraphClient:
     from shared.graph.client import GraphClient
 
-    with _clients_lock:
-        entry = _clients.get(tenant)
-        if entry is not None and entry[0] is settings:
-            return entry[1]
-        client = GraphClient(settings, tenant)
-        _clients[tenant] = (settings, client)
-        return client
+    def current_or_new(entry: tuple[Settings, GraphClient] | None) -> tuple[Settings, GraphClient]:
+        return entry if entry is not None and entry[0] is settings else (settings, GraphClient(settings, tenant))
 
-
-def forget_clients() -> None:
-    with _clients_lock:
-        _clients.clear()
+    return _clients.update(tenant, current_or_new)[1]
 
 
 class Context:
@@ -117,7 +108,7 @@ def execute(operation_id: str, call: HttpCall, settings: Settings | None = None,
     asynchronous answer (`Prefer: respond-async`) and is larger than one Graph call becomes a job (shared.actions.jobs).
     `caller` is given by a job's worker: who sent the request the job runs."""
     from shared.actions import jobs
-    from shared.settings import get_settings
+    from shared.runtime import get_settings
 
     op = BY_ID[operation_id]
     settings = settings or get_settings()

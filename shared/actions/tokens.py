@@ -18,10 +18,10 @@ import hashlib
 import hmac
 import json
 import os
-import threading
 from typing import TYPE_CHECKING, Any
 
 from shared.problems import Problem
+from shared.process_cache import ProcessCache
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -30,8 +30,7 @@ KEY_BLOB = "keys/token-signing.key"
 KEY_BYTES = 32
 MAX_TOKEN_CHARS = 8192  # a continuation holds at most a nextLink and the ids at its time cursor
 
-_lock = threading.Lock()
-_keys: dict[tuple[str, str], bytes] = {}
+_keys: ProcessCache[tuple[str, str], bytes] = ProcessCache("token signing keys")
 
 
 def _b64(data: bytes) -> str:
@@ -51,9 +50,9 @@ def signing_key(settings: Settings) -> bytes:
     service = blob_service(settings, patience=Patience.INTERACTIVE)
     container = service.get_container_client(settings.state_container)
     cache_key = (container.url, KEY_BLOB)
-    with _lock:
-        if cache_key in _keys:
-            return _keys[cache_key]
+    cached = _keys.get(cache_key)
+    if cached is not None:
+        return cached
     ensure_container(container)
     blob = container.get_blob_client(KEY_BLOB)
     try:
@@ -63,15 +62,8 @@ def signing_key(settings: Settings) -> bytes:
     key = blob.download_blob().readall()
     if len(key) < KEY_BYTES:
         raise RuntimeError(f"the token key blob {KEY_BLOB} in {settings.state_container} is damaged: delete it")
-    with _lock:
-        _keys[cache_key] = key
+    _keys.put(cache_key, key)
     return key
-
-
-def forget_keys() -> None:
-    """Drop the cached keys (tests that rotate the key)."""
-    with _lock:
-        _keys.clear()
 
 
 def _mac(key: bytes, purpose: str, payload: bytes) -> bytes:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shared.graph.families import RateFamily
+from shared.process_cache import register
 
 if TYPE_CHECKING:
     from shared.graph.client import GraphClient
@@ -106,12 +107,7 @@ class EnrichmentStats:
             self.errors.append(message)
 
 
-_process_cache = ContextCache()
-
-
-def forget_context() -> None:
-    """Empty the process's cache (tests; a process that must see directory changes at once)."""
-    _process_cache.clear()
+_process_cache = register(ContextCache())  # emptied with the other process caches (shared.runtime)
 
 
 class Enricher:

@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from shared.process_cache import ProcessCache
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
 # Returns a signed JWT to present as the client assertion (called whenever a token is needed; it may cache).
 AssertionSource = Callable[[], str]
 
-_lock = threading.Lock()
-_credentials: dict[tuple[str, ...], TokenCredential] = {}
+_lock = threading.Lock()  # guards _assertion_factory
+_credentials: ProcessCache[tuple[str, ...], TokenCredential] = ProcessCache("Graph credentials per identity and tenant")
 _assertion_factory: Callable[[Settings], AssertionSource] | None = None
 
 
@@ -96,11 +98,7 @@ def build_credential(settings: Settings, tenant_id: str) -> TokenCredential:
 def credential_for(settings: Settings, tenant_id: str) -> TokenCredential:
     """The process-wide credential for (settings identity, tenant), created on first use."""
     key = (settings.auth_mode, settings.authority_host, settings.client_id, tenant_id)
-    with _lock:
-        credential = _credentials.get(key)
-        if credential is None:
-            credential = _credentials[key] = build_credential(settings, tenant_id)
-        return credential
+    return _credentials.get_or_create(key, lambda: build_credential(settings, tenant_id))
 
 
 def renewed_credential(settings: Settings, tenant_id: str, stale: TokenCredential) -> TokenCredential:
@@ -112,15 +110,4 @@ def renewed_credential(settings: Settings, tenant_id: str, stale: TokenCredentia
     another caller already replaced `stale`, its replacement is returned: one renewal per refusal, not one per call.
     (A managed identity's endpoint keeps its own cache, which this cannot clear.)"""
     key = (settings.auth_mode, settings.authority_host, settings.client_id, tenant_id)
-    with _lock:
-        current = _credentials.get(key)
-        if current is not None and current is not stale:
-            return current
-        fresh = _credentials[key] = build_credential(settings, tenant_id)
-        return fresh
-
-
-def forget_credentials() -> None:
-    """Drop cached credentials (tests that restart the token endpoint)."""
-    with _lock:
-        _credentials.clear()
+    return _credentials.replace_unless_changed(key, stale, lambda: build_credential(settings, tenant_id))

@@ -14,6 +14,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from shared.process_cache import ProcessCache
+
 # Graph's windows are not documented to the millisecond; a small margin keeps jitter on the wire from turning an
 # exactly-at-the-limit pace into a 429.
 SAFETY_MARGIN = 1.05
@@ -104,16 +106,10 @@ class RateBudgets:
             return pacer
 
 
-_budgets: dict[tuple[tuple[str, tuple[float, float]], ...], RateBudgets] = {}
-_budgets_lock = threading.Lock()
+_budgets: ProcessCache[tuple[tuple[str, tuple[float, float]], ...], RateBudgets] = ProcessCache("rate budgets")
 
 
 def shared_budgets(limits: dict[str, tuple[float, float]]) -> RateBudgets:
     """Budgets shared by every client of the process that uses the same rates, so two streams of one family in one
     worker (alerts and incidents) draw from one budget, as Graph counts them."""
-    key = tuple(sorted(limits.items()))
-    with _budgets_lock:
-        budgets = _budgets.get(key)
-        if budgets is None:
-            budgets = _budgets[key] = RateBudgets(limits)
-        return budgets
+    return _budgets.get_or_create(tuple(sorted(limits.items())), lambda: RateBudgets(limits))

@@ -3,17 +3,18 @@ identity in Azure (`BRIDGE_STORAGE__blobServiceUri`), like the Functions host's 
 
 from __future__ import annotations
 
-import threading
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from shared.process_cache import ProcessCache
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient
 
     from shared.settings import Settings
 
-_lock = threading.Lock()
-_clients: dict[tuple[str, str, str, Patience], BlobServiceClient] = {}
+_clients: ProcessCache[tuple[str, str, str, Patience], BlobServiceClient] = ProcessCache("blob service clients")
+_ensured_containers: ProcessCache[tuple[str, str], bool] = ProcessCache("containers known to exist")
 
 
 class Patience(StrEnum):
@@ -50,30 +51,17 @@ def blob_service(settings: Settings, *, patience: Patience = Patience.BACKGROUND
     invocations)."""
     from azure.storage.blob import BlobServiceClient
 
+    def create() -> BlobServiceClient:
+        options = _client_options(patience)
+        if settings.storage_connection_string:
+            return BlobServiceClient.from_connection_string(settings.storage_connection_string, **options)
+        from azure.identity import ManagedIdentityCredential
+
+        credential = ManagedIdentityCredential(client_id=settings.storage_client_id or None)
+        return BlobServiceClient(account_url=settings.blob_service_uri, credential=credential, **options)
+
     key = (settings.storage_connection_string, settings.blob_service_uri, settings.storage_client_id, patience)
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            options = _client_options(patience)
-            if settings.storage_connection_string:
-                client = BlobServiceClient.from_connection_string(settings.storage_connection_string, **options)
-            else:
-                from azure.identity import ManagedIdentityCredential
-
-                credential = ManagedIdentityCredential(client_id=settings.storage_client_id or None)
-                client = BlobServiceClient(account_url=settings.blob_service_uri, credential=credential, **options)
-            _clients[key] = client
-        return client
-
-
-def forget_clients() -> None:
-    """Drop cached clients (tests that restart Azurite on new ports)."""
-    with _lock:
-        _clients.clear()
-
-
-_ensured_containers: set[tuple[str, str]] = set()
-_ensured_lock = threading.Lock()
+    return _clients.get_or_create(key, create)
 
 
 def ensure_container(container: ContainerClient) -> None:
@@ -82,14 +70,13 @@ def ensure_container(container: ContainerClient) -> None:
     from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
     key = (container.url, container.container_name)
-    with _ensured_lock:
-        if key in _ensured_containers:
-            return
-        try:
-            container.create_container()
-        except ResourceExistsError:
-            pass
-        except HttpResponseError as exc:
-            if exc.status_code != 403:
-                raise
-        _ensured_containers.add(key)
+    if key in _ensured_containers:
+        return
+    try:
+        container.create_container()
+    except ResourceExistsError:
+        pass
+    except HttpResponseError as exc:
+        if exc.status_code != 403:
+            raise
+    _ensured_containers.put(key, True)

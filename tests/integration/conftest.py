@@ -12,7 +12,7 @@ import pytest
 from local.azurite import Azurite
 from local.graphsim import GraphSimulator, SimConfig
 from local.tls import ensure_local_tls
-from shared.graph.credentials import forget_credentials
+from shared.process_cache import clear_all
 from shared.settings import Settings, load_settings
 
 FAST_BUDGETS = {"GRAPH_SECURITY_REQUESTS_PER_MINUTE": "100000", "GRAPH_IDENTITY_REQUESTS_PER_SECOND": "1000"}
@@ -59,7 +59,7 @@ def make_sim(tls):
     yield make
     for sim in started:
         sim.stop()
-    forget_credentials()
+    clear_all()  # credentials made against the stopped simulators
 
 
 @pytest.fixture

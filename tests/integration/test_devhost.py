@@ -20,6 +20,7 @@ from azure.storage.queue import QueueClient
 
 import function_app
 from local.devhost import DevHost, RouteTemplate, http_routes, overlapping_routes
+from shared import runtime
 from shared.actions.operations import OPERATIONS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def echo(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(json.dumps({
         "method": req.method, "url": req.url, "route": dict(req.route_params), "params": dict(req.params),
         "body": req.get_body().decode(), "header": req.headers.get("X-Custom"),
-        "setting": os.environ.get("DEMO_SETTING"),
+        "setting": runtime.current().app_settings.get("DEMO_SETTING"),  # how the app reads its settings
     }), mimetype="application/json", headers={"X-Served-By": "echo"})
 
 
@@ -124,10 +125,12 @@ def enqueue(req: func.HttpRequest, msg: func.Out[str]) -> func.HttpResponse:
 @pytest.fixture(scope="module")
 def host(azurite):
     env = {"DEMO_SETTING": "from-env", "DEMO_QUEUE": "demo-out", "DEMO_STORAGE": azurite.connection_string}
-    assert "DEMO_SETTING" not in os.environ
+    before = runtime.current()
     with DevHost(demo, env, {"default": "k1", "second": "k2"}, master_key="master") as running:
+        assert runtime.current().app_settings["DEMO_SETTING"] == "from-env"
         yield running
-    assert "DEMO_SETTING" not in os.environ  # the environment is restored
+    assert "DEMO_SETTING" not in os.environ  # the process environment is never edited
+    assert runtime.current() is before  # the runtime the host replaced is back
 
 
 def get(host, path, **kwargs):

@@ -10,8 +10,9 @@ import pytest
 
 from local.export_check import read_export
 from local.graphsim.directory import directory_of
-from shared.context.enrichment import BATCH_SIZE, entity_keys, forget_context
+from shared.context.enrichment import BATCH_SIZE, entity_keys
 from shared.export.engine import ExportEngine
+from shared.process_cache import clear_all
 from tests.integration.test_export import assert_exactly_once
 
 ENRICH = {"EXPORT_ENRICH": "true", "EXPORT_INITIAL_LOOKBACK_DAYS": 30}
@@ -19,9 +20,9 @@ ENRICH = {"EXPORT_ENRICH": "true", "EXPORT_INITIAL_LOOKBACK_DAYS": 30}
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    forget_context()
+    clear_all()
     yield
-    forget_context()
+    clear_all()
 
 
 def directory_lookups(sim) -> list:

@@ -15,11 +15,11 @@ from azure.functions.timer import TimerRequest
 from functions import export as export_functions
 from functions import fanout as fanout_functions
 from shared.graph.families import RateFamily
-from shared.settings import reset_settings_cache
+from shared.runtime import running
 
 
 @pytest.fixture
-def app_env(make_sim, app_settings, monkeypatch):
+def app_env(make_sim, app_settings):
     sim = make_sim(alerts=700, seed=21)
     settings = app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30, EXPORT_STREAMS="alerts,riskyUsers")
     env = {
@@ -31,11 +31,8 @@ def app_env(make_sim, app_settings, monkeypatch):
         "EXPORT_INITIAL_LOOKBACK_DAYS": "30", "EXPORT_STREAMS": "alerts,riskyUsers",
         "GRAPH_SECURITY_REQUESTS_PER_MINUTE": "100000", "GRAPH_IDENTITY_REQUESTS_PER_SECOND": "1000",
     }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_settings_cache()
-    yield sim
-    reset_settings_cache()
+    with running(env):
+        yield sim
 
 
 def call(function, req):

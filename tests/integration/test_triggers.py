@@ -24,7 +24,6 @@ from local.devhost import DevHost
 from local.export_check import read_export
 from local.graphsim import SimConfig
 from local.stack import LocalStack
-from shared.actions import tokens
 from shared.actions.triggers import MAX_ITEMS, POLL_SECONDS
 from shared.export.engine import ExportEngine
 
@@ -135,8 +134,7 @@ def test_triggers_deliver_each_version_once_with_filters_across_a_restart(runnin
     assert len(sim.request_log) == graph_calls_before  # polls read Blob Storage only
 
     # Restart: a new host (new port, new process state, the signing key read back from storage).
-    running.host.stop()
-    tokens.forget_keys()
+    running.host.stop()  # a new host starts with empty process caches, the signing key among them
     running.host = DevHost(function_app.app, running.env).start()
     for trigger in triggers:
         trigger.moved_to(running.host)

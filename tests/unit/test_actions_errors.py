@@ -12,6 +12,7 @@ from shared.actions.service import execute
 from shared.actions.validation import HttpCall
 from shared.graph.client import GraphError
 from shared.problems import Problem
+from shared.runtime import running
 from shared.settings import load_settings
 
 TENANT = "11111111-1111-4111-8111-111111111111"
@@ -73,18 +74,18 @@ def test_caller_from_easy_auth_headers_and_key_fingerprint():
     assert caller_of(long_name, {}, authentication_on=True)["principalName"] == "ab" + "x" * 254
 
 
-def test_principal_headers_are_a_clients_word_unless_platform_authentication_is_on(monkeypatch):
+def test_principal_headers_are_a_clients_word_unless_platform_authentication_is_on():
     # With a function key alone, anyone holding the key could claim to be the CISO.
-    monkeypatch.delenv("WEBSITE_AUTH_ENABLED", raising=False)
-    caller = caller_of(SPOOFABLE, {})
+    with running({}):
+        caller = caller_of(SPOOFABLE, {})
     assert caller["authentication"] == "functionKey"
     assert not {"principalName", "principalId", "identityProvider"} & set(caller)
     # The address the front end appended, not the first one the client wrote.
     assert caller["clientIp"] == "203.0.113.9:443"
-    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")  # what App Service sets when authentication is on
-    assert caller_of(SPOOFABLE, {})["principalName"] == "analyst@contoso.com"
-    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "False")
-    assert caller_of(SPOOFABLE, {})["authentication"] == "functionKey"
+    with running({"WEBSITE_AUTH_ENABLED": "True"}):  # what App Service sets when authentication is on
+        assert caller_of(SPOOFABLE, {})["principalName"] == "analyst@contoso.com"
+    with running({"WEBSITE_AUTH_ENABLED": "False"}):
+        assert caller_of(SPOOFABLE, {})["authentication"] == "functionKey"
 
 
 def test_audit_line_and_blob_names():

@@ -51,12 +51,12 @@ def test_missing_tenant_names_the_setting():
 
 def test_unknown_cloud_names_the_setting():
     problems = problems_of({**BASE, "GRAPH_CLOUD": "Mars"})
-    assert problems == ["GRAPH_CLOUD='Mars' is not a known cloud: use Global, USGov or USGovDoD."]
+    assert problems == ["GRAPH_CLOUD='Mars' is invalid: not a known cloud: use Global, USGov or USGovDoD"]
 
 
 def test_china_is_refused_with_the_reason():
     (problem,) = problems_of({**BASE, "GRAPH_CLOUD": "China"})
-    assert problem.startswith("GRAPH_CLOUD=China") and "does not offer" in problem
+    assert problem.startswith("GRAPH_CLOUD='China' is invalid") and "does not offer" in problem
 
 
 @pytest.mark.parametrize("url", ["http://graph.example", "graph.microsoft.com", "https://", "https://x/?a=b"])
@@ -195,3 +195,18 @@ def test_bad_export_formats_name_the_setting(value, says):
 def test_unsupported_ocsf_version_names_the_setting_and_the_choices():
     (problem,) = problems_of({**BASE, "EXPORT_FORMATS": "graph,ocsf", "EXPORT_OCSF_VERSION": "1.2.0"})
     assert problem.startswith("EXPORT_OCSF_VERSION='1.2.0' is invalid: expected one of 1.6.0, 1.7.0, 1.8.0")
+
+
+def test_each_setting_is_declared_once_and_its_default_parses():
+    names = [s.name for s in SETTINGS]
+    assert len(names) == len(set(names))
+    for declared in SETTINGS:
+        if declared.parse is not None and declared.default is not None:
+            declared.parse(declared.default)  # raises if a default breaks its own rule
+
+
+def test_a_setting_of_a_feature_that_is_off_is_not_checked():
+    assert load(WEBHOOK_SUBSCRIPTIONS="not json").webhook_subscriptions == ()
+    (problem,) = problems_of({**BASE, "WEBHOOK_SUBSCRIPTIONS": "not json", "WEBHOOKS_ENABLED": "true",
+                              "WEBHOOK_BASE_URL": "https://app.example", "WEBHOOK_FUNCTION_KEY": "k"})
+    assert problem.startswith("WEBHOOK_SUBSCRIPTIONS='not json' is invalid: not valid JSON")

@@ -12,8 +12,7 @@ import pytest
 
 import function_app
 from local.devhost import app_functions
-from shared.settings import reset_settings_cache
-from shared.storage.clients import forget_clients
+from shared.runtime import running
 
 
 def handler(name: str):
@@ -31,23 +30,21 @@ class Out:
 
 
 @pytest.fixture
-def unreachable_storage(monkeypatch):
+def unreachable_storage():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    monkeypatch.setenv("GRAPH_TENANT_IDS", "5b1c4a4e-7d6b-4f0e-9f3c-2a7e8d9c0b1a")
-    monkeypatch.setenv("GRAPH_AUTH_MODE", "client_secret")
-    monkeypatch.setenv("GRAPH_CLIENT_ID", "00000000-0000-4000-8000-00000000c11e")
-    monkeypatch.setenv("GRAPH_CLIENT_SECRET", "x")
-    monkeypatch.setenv("STATE_CONTAINER", "state-unreachable")
-    monkeypatch.setenv("BRIDGE_STORAGE", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
-                       "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-                       f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
-    reset_settings_cache()
-    forget_clients()
-    yield
-    reset_settings_cache()
-    forget_clients()
+    with running({
+        "GRAPH_TENANT_IDS": "5b1c4a4e-7d6b-4f0e-9f3c-2a7e8d9c0b1a",
+        "GRAPH_AUTH_MODE": "client_secret",
+        "GRAPH_CLIENT_ID": "00000000-0000-4000-8000-00000000c11e",
+        "GRAPH_CLIENT_SECRET": "x",
+        "STATE_CONTAINER": "state-unreachable",
+        "BRIDGE_STORAGE": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+                          "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+                          f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+    }):
+        yield
 
 
 @pytest.mark.parametrize("name", ["webhook_notifications", "webhook_lifecycle"])
