@@ -25,7 +25,7 @@ def export_run(req: func.HttpRequest) -> func.HttpResponse:
     def work() -> func.HttpResponse:
         from shared.export.engine import ExportEngine
         from shared.export.run_requests import HTTP_TIME_BUDGET_SECONDS, parse_run_request, status_for
-        from shared.settings import get_settings
+        from shared.runtime import get_settings
         from shared.storage.clients import Patience
 
         settings = get_settings()
@@ -52,7 +52,7 @@ def export_status(req: func.HttpRequest) -> func.HttpResponse:
         from shared.export.engine import ExportEngine
         from shared.export.run_requests import storage_unavailable
         from shared.export.status import status_document
-        from shared.settings import get_settings
+        from shared.runtime import get_settings
         from shared.storage.clients import Patience
 
         with storage_unavailable("The export status could not be read"):

@@ -28,7 +28,7 @@ WorkItems = func.Out[typing.List[str]]  # noqa: UP006 (the worker refuses list[s
 def enqueue_family(family: RateFamily, work: WorkItems) -> None:
     """The body of a family's timer: one work item per tenant whose previous item is settled."""
     from shared.export.fanout import MarkerBoard, plan_tick, tick_id
-    from shared.settings import get_settings
+    from shared.runtime import get_settings
     from shared.storage.clients import blob_service, ensure_container
 
     settings = get_settings()
@@ -73,7 +73,7 @@ def export_worker(message: func.QueueMessage) -> None:
     maxDequeueCount attempts, moves it to the poison queue; the item's marker is released once it is settled."""
     from shared.export.engine import ExportEngine
     from shared.export.fanout import BadWorkItem, MarkerBoard, WorkItem, run_item
-    from shared.settings import get_settings
+    from shared.runtime import get_settings
 
     limit = max_dequeue_count()
     attempt = message.dequeue_count or 1

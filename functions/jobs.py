@@ -20,7 +20,7 @@ bp = func.Blueprint()
 @bp.queue_output(arg_name="more", queue_name=JOB_QUEUE, connection="BRIDGE_STORAGE")
 def actions_job_worker(message: func.QueueMessage, more: func.Out[str]) -> None:
     from shared.actions.jobs import work
-    from shared.settings import get_settings
+    from shared.runtime import get_settings
 
     try:
         job_id = str(json.loads(message.get_body())["job"])

@@ -55,7 +55,7 @@ _directory: tuple[object, SubscriptionDirectory] | None = None
 def subscription_directory() -> SubscriptionDirectory:
     """The process-wide cache of subscription records, rebuilt when the settings are reloaded."""
     global _directory
-    from shared.settings import get_settings
+    from shared.runtime import get_settings
 
     settings = get_settings()
     if _directory is None or _directory[0] is not settings:
@@ -131,7 +131,7 @@ def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
 @bp.function_name("webhook_processor")
 @bp.queue_trigger(arg_name="message", queue_name="%WEBHOOK_QUEUE%", connection="BRIDGE_STORAGE")
 def webhook_processor(message: func.QueueMessage) -> None:
-    from shared.settings import get_settings
+    from shared.runtime import get_settings
     from shared.webhooks.processor import NotificationProcessor, PoisonMessage, RetryLater
 
     limit = max_dequeue_count()
@@ -154,7 +154,7 @@ def webhook_processor(message: func.QueueMessage) -> None:
 @bp.timer_trigger(arg_name="timer", schedule="%SUBSCRIPTION_UPKEEP_SCHEDULE%", run_on_startup=False,
                   use_monitor=True)
 def subscription_upkeep(timer: func.TimerRequest) -> None:
-    from shared.settings import get_settings
+    from shared.runtime import get_settings
     from shared.webhooks.upkeep import SubscriptionManager
 
     # With WEBHOOKS_ENABLED=false nothing is desired, so this removes any subscriptions left from before.
@@ -167,7 +167,7 @@ def subscription_upkeep(timer: func.TimerRequest) -> None:
 @bp.route(route="webhooks/subscriptions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def webhook_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     def work() -> func.HttpResponse:
-        from shared.settings import get_settings
+        from shared.runtime import get_settings
         from shared.webhooks.state import SubscriptionStore
 
         settings = get_settings()
