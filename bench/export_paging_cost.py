@@ -29,19 +29,19 @@ STORY = ("first run", "updates", "same timestamp", "nothing new")
 @contextmanager
 def nextlink_only() -> Iterator[None]:
     """The engine with the paging rule it had before: no nextLink, the query is done."""
-    from shared.export import engine as export_engine
+    from shared.export import run as export_run
     from shared.export.paging import Page
 
     def advance(stream: object, pass_state: object, page: Page) -> bool:
         pass_state.next_link = page.next_link  # type: ignore[attr-defined]
         return not page.next_link
 
-    original = export_engine.advance
-    export_engine.advance = advance  # type: ignore[assignment]
+    original = export_run.advance
+    export_run.advance = advance  # type: ignore[assignment]
     try:
         yield
     finally:
-        export_engine.advance = original  # type: ignore[assignment]
+        export_run.advance = original  # type: ignore[assignment]
 
 
 def run_story(profile: str, contender: str, args: argparse.Namespace, azurite: object, tls: object) -> dict:

@@ -92,30 +92,27 @@ def boolean(value: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def integer(low: int, high: int) -> Parser:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError("expected a whole number") from None
-        if not low <= number <= high:
-            raise ValueError(f"expected a number from {low} to {high}")
-        return number
+def bounded(convert: Callable[[str], float], what: str, low: float, high: float) -> Parser:
+    """A number `convert` reads (int or float) from `low` to `high`; `what` names the kind in the error."""
 
-    return parse
-
-
-def number(low: float, high: float) -> Parser:
     def parse(value: str) -> float:
         try:
-            result = float(value)
+            result = convert(value)
         except ValueError:
-            raise ValueError("expected a number") from None
+            raise ValueError(f"expected {what}") from None
         if not low <= result <= high:
             raise ValueError(f"expected a number from {low:g} to {high:g}")
         return result
 
     return parse
+
+
+def integer(low: int, high: int) -> Parser:
+    return bounded(int, "a whole number", low, high)
+
+
+def number(low: float, high: float) -> Parser:
+    return bounded(float, "a number", low, high)
 
 
 def choice(*options: str) -> Parser:

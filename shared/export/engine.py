@@ -18,6 +18,8 @@ One run of one (tenant, stream):
    version the pass saw.
 A run stops cleanly when its time budget is spent; the next run resumes where the pass stopped. Nothing is ever
 deleted or overwritten, which is what makes a stale run harmless: docs/exactly-once.md gives the argument.
+
+This module takes the lease and reports; steps 2 to 6 are the methods of shared/export/run.py's StreamRun.
 """
 
 from __future__ import annotations
@@ -28,17 +30,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.context.enrichment import Enricher
-from shared.export.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
-from shared.export.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
-from shared.export.sink import NameTaken, blob_name, partition_of, read_records, write_blob
+from shared.export.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore
+from shared.export.run import Backfill, StreamRun, checkpoint_name, lag_seconds
 from shared.export.streams import STREAMS, Stream
 from shared.graph.client import GraphClient, GraphError
-from shared.graph.query_options import RefusedOptions, send_adapting
-from shared.graph.versions import from_datetime, normalize_version, shift, to_datetime
 from shared.ocsf.output import OcsfOutput
 from shared.storage.clients import Patience, ensure_container
 from shared.storage.leases import LEASE_SECONDS, LeaseBusy, LeaseLost, RunLease
@@ -49,11 +47,6 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 log = logging.getLogger("graph_security_bridge.export")
-
-# Status codes with which Graph refuses a saved nextLink whose skip token has expired: start the pass again
-# (de-duplication makes the repeat harmless).
-STALE_LINK_STATUSES = frozenset({400, 404, 410})
-
 
 @dataclass
 class RunSummary:
@@ -99,12 +92,6 @@ class StepHook:
         return None
 
 
-def lag_seconds(cursor: str | None, now: datetime) -> float | None:
-    if not cursor:
-        return None
-    return round(max(0.0, (now - to_datetime(cursor)).total_seconds()), 1)
-
-
 class ExportEngine:
     def __init__(
         self,
@@ -127,12 +114,12 @@ class ExportEngine:
         self._blobs = blob_service or default_blob_service(settings, patience=patience)
         cleanup = blob_service or default_blob_service(settings, patience=Patience.INTERACTIVE)
         self._cleanup_state = cleanup.get_container_client(settings.state_container)
-        self._client_factory = client_factory or (lambda tenant: GraphClient(settings, tenant))
-        self._now = now
-        self._monotonic = monotonic
-        self._hook = hook or StepHook()
+        self.client_factory = client_factory or (lambda tenant: GraphClient(settings, tenant))
+        self.now = now
+        self.monotonic = monotonic
+        self.hook = hook or StepHook()
         self._lease_seconds = lease_seconds
-        self._ocsf = OcsfOutput(settings.ocsf_version, settings.gzip_level) if "ocsf" in settings.export_formats \
+        self.ocsf = OcsfOutput(settings.ocsf_version, settings.gzip_level) if "ocsf" in settings.export_formats \
             else None
         self.exports = self._blobs.get_container_client(settings.export_container)
         self.state = self._blobs.get_container_client(settings.state_container)
@@ -167,13 +154,12 @@ class ExportEngine:
         """One run of one stream for one tenant. Never raises for Graph or storage failures: they are reported in
         the summary (and in the checkpoint's lastError), so that one stream cannot stall the others."""
         stream = STREAMS[stream_name]
-        started = self._monotonic()
+        started = self.monotonic()
         summary = RunSummary(stream=stream.name, tenant=tenant)
-        backfill_label = None
-        if backfill is not None:
-            backfill_label = f"{backfill[0]:%Y%m%dT%H%M%SZ}_{backfill[1]:%Y%m%dT%H%M%SZ}"
-            summary.backfill = backfill_label
-        lease_name = f"locks/{stream.name}/{tenant}" + (f"/backfill-{backfill_label}" if backfill_label else "")
+        window = Backfill(*backfill) if backfill is not None else None
+        if window is not None:
+            summary.backfill = window.label
+        lease_name = f"locks/{stream.name}/{tenant}" + (f"/backfill-{window.label}" if window else "")
         try:
             ensure_container(self.state)
             ensure_container(self.exports)
@@ -188,17 +174,17 @@ class ExportEngine:
             run_id = uuid.uuid4().hex[:16]  # this run's name in the checkpoint (`writer`) and on its blobs
             try:
                 budget = time_budget_seconds or self.settings.time_budget_seconds
-                self._run_locked(stream, tenant, lease, run_id, summary, backfill, backfill_label, started + budget,
-                                 progress)
+                StreamRun(self, stream, tenant, lease=lease, run_id=run_id, summary=summary, backfill=window,
+                          deadline=started + budget, progress=progress).execute()
             except Exception as exc:
                 from azure.core.exceptions import AzureError
 
                 summary.status = "failed"
                 summary.error = describe_error(exc, stream)
                 if not isinstance(exc, CheckpointConflict | LeaseLost):
-                    store = self.backfill_checkpoints if backfill else self.checkpoints
-                    self._record_failure(self._cleanup_store(store), self._checkpoint_name(stream, backfill_label),
-                                         tenant, run_id, summary, storage_failed=isinstance(exc, AzureError))
+                    store = self.backfill_checkpoints if window else self.checkpoints
+                    self._record_failure(self._cleanup_store(store), checkpoint_name(stream, window), tenant,
+                                         run_id, summary, storage_failed=isinstance(exc, AzureError))
                 raise
             finally:
                 lease.release(self._cleanup_state)
@@ -207,281 +193,9 @@ class ExportEngine:
             summary.error = summary.error or describe_error(exc, stream)
             log.error("Export of %s for tenant %s failed: %s", stream.name, tenant, summary.error)
         finally:
-            summary.seconds = round(self._monotonic() - started, 3)
+            summary.seconds = round(self.monotonic() - started, 3)
             log.info(summary.log_line())
         return summary
-
-    # --- the run
-
-    def _run_locked(
-        self,
-        stream: Stream,
-        tenant: str,
-        lease: RunLease,
-        run_id: str,
-        summary: RunSummary,
-        backfill: tuple[datetime, datetime] | None,
-        backfill_label: str | None,
-        deadline: float,
-        progress: Callable[[RunSummary], None] | None,
-    ) -> None:
-
-        store = self.backfill_checkpoints if backfill else self.checkpoints
-        checkpoint, etag = store.load(self._checkpoint_name(stream, backfill_label), tenant)
-        client = self._client_factory(tenant)
-        overlap = timedelta(minutes=self.settings.overlap_minutes)
-        if checkpoint.complete:
-            summary.cursor = checkpoint.cursor
-            summary.status = "ok"
-            return
-
-        def name_of(seq: int) -> str:
-            assert checkpoint.partition is not None
-            return blob_name(stream.name, tenant, checkpoint.partition, seq, backfill=backfill_label)
-
-        # Claim the checkpoint: every save of an earlier run that may still be alive fails from now on.
-        previous_writer, checkpoint.writer = checkpoint.writer, run_id
-        lease.ensure()
-        etag = store.save(checkpoint, etag)
-        if previous_writer and checkpoint.partition:
-            # That run did not finish cleanly. Its only write that can still land is a create of the next name (its
-            # next step after that is a save, which now fails): take that name before moving on.
-            self._settle_next_name(stream, name_of(checkpoint.seq), checkpoint, run_id, tenant)
-        partition = partition_of(self._now())
-        if previous_writer or checkpoint.partition is None or partition > checkpoint.partition:
-            # Record this run's folder (and what settling adopted) before writing into it.
-            if checkpoint.partition is None or partition > checkpoint.partition:
-                checkpoint.partition = partition
-            lease.ensure()
-            etag = store.save(checkpoint, etag)
-
-        if checkpoint.pass_state is None:
-            if backfill:
-                low, high = from_datetime(backfill[0]), from_datetime(backfill[1])
-            elif checkpoint.cursor:
-                low, high = shift(checkpoint.cursor, -overlap), None
-            else:
-                low = from_datetime(self._now() - timedelta(days=self.settings.initial_lookback_days))
-                high = None
-            checkpoint.pass_state = PassState(low=low, high=high)
-            start_pass(checkpoint.pass_state)
-        pass_state = checkpoint.pass_state
-        enricher = Enricher(client, tenant) if self.settings.enrich and stream.name == "alerts" else None
-        resumed_link = pass_state.next_link
-        refused = RefusedOptions(self.state, stream.name, tenant).load()
-
-        def learned(option: str, error: GraphError) -> None:
-            summary.notes.append(f"Graph refused {option} on {stream.path} ({error.status} {error.code}); "
-                                 f"{stream.name} queries without it from now on")
-
-        while True:
-            if self._monotonic() >= deadline:
-                summary.status = "partial"
-                log.info("Time budget spent for %s/%s; the next run resumes from the saved page", stream.name, tenant)
-                break
-            url = pass_state.next_link
-            params: dict[str, str] | None = None
-            try:
-                if url:
-                    response = client.request("GET", url, family=stream.family)
-                else:
-                    response, params = send_adapting(
-                        lambda query: client.request("GET", stream.path, params=query, family=stream.family),
-                        self._query(stream, pass_state, refused), refused, learned)
-            except GraphError as exc:
-                if url and url == resumed_link and exc.status in STALE_LINK_STATUSES:
-                    log.warning("Saved nextLink for %s/%s was refused (%s); restarting its query from %s",
-                                stream.name, tenant, exc.code, window_of(pass_state)[0])
-                    pass_state.next_link = resumed_link = None
-                    pass_state.taken = 0
-                    continue
-                raise
-            finally:
-                self._add_client_stats(summary, client)
-            body = response.body if isinstance(response.body, dict) else {}
-            items = body.get("value")
-            if not isinstance(items, list):
-                raise GraphError(response.status, "UnexpectedResponse", "the answer has no 'value' list",
-                                 method="GET", path=stream.path, request_id=response.request_id)
-            next_link = body.get("@odata.nextLink")
-            if url is None and params is not None:
-                pass_state.asked, pass_state.ordered = int(params.get("$top", 0)), "$orderby" in params
-            summary.pages += 1
-            pass_state.pages += 1
-            self._hook("after_fetch", summary)
-
-            fresh, fresh_keys, page_max = self._select_fresh(stream, items, checkpoint.seen, pass_state, summary)
-            if page_max and (pass_state.max_version is None or page_max > pass_state.max_version):
-                pass_state.max_version = page_max
-            if fresh and enricher:
-                fresh = enricher.enrich(fresh)  # never raises: a failed lookup leaves the entity in `missing`
-                summary.enrichment = enricher.stats.as_dict()
-            if fresh:
-                lease.ensure()
-                self._hook("before_blob_write", summary)
-                versions = [v for _, v in fresh_keys if v]
-                name = name_of(checkpoint.seq)
-                written_bytes = 0
-                try:
-                    written_bytes = write_blob(
-                        self.exports,
-                        name,
-                        fresh,
-                        metadata={
-                            "stream": stream.name,
-                            "tenant": tenant,
-                            "record_count": str(len(fresh)),
-                            "min_version": min(versions) if versions else "",
-                            "max_version": max(versions) if versions else "",
-                            "seq": str(checkpoint.seq),
-                            "writer": run_id,
-                        },
-                        level=self.settings.gzip_level,
-                    ).bytes
-                except NameTaken as taken:
-                    if taken.writer != run_id:
-                        # Only a run that claimed the checkpoint after this one can have written this name.
-                        raise LeaseLost(f"another run took over {lease.name} and wrote {name}") from taken
-                    # Our own earlier attempt (the SDK retried a create whose first answer was lost): it holds
-                    # exactly these records.
-                self._hook("after_blob_write", summary)
-                if self._ocsf:
-                    self._write_ocsf(stream, tenant, name, fresh, summary, run_id, lease.name)
-                self._hook("after_ocsf_write", summary)
-                for key, version in fresh_keys:
-                    checkpoint.seen.add(key, version)
-                checkpoint.seq += 1
-                summary.blobs += 1
-                summary.items += len(fresh)
-                summary.bytes += written_bytes
-
-            done = advance(stream, pass_state, Page(
-                versions=[normalize_version(item.get(stream.cursor_field)) or "" for item in items],
-                next_link=next_link, asked=pass_state.asked, fresh=len(fresh)))
-            if done:
-                if pass_state.limit_hits:
-                    summary.crowded_timestamps = list(pass_state.limit_hits)
-                    log.warning("%s/%s: more versions share these timestamps than Graph lets one read ($skip %d + "
-                                "one page): %s", stream.name, tenant, MAX_SKIP, ", ".join(pass_state.limit_hits))
-                if pass_state.max_version and not backfill and (
-                    checkpoint.cursor is None or pass_state.max_version > checkpoint.cursor
-                ):
-                    checkpoint.cursor = pass_state.max_version
-                if backfill:
-                    checkpoint.complete = True
-                checkpoint.pass_state = None
-                if checkpoint.cursor and not backfill:
-                    checkpoint.seen.prune_before(shift(checkpoint.cursor, -overlap))
-            self._hook("before_checkpoint", summary)
-            lease.ensure()
-            etag = store.save(checkpoint, etag)
-            self._hook("after_checkpoint", summary)
-            summary.cursor = checkpoint.cursor
-            if progress:
-                progress(summary)
-            if done:
-                break
-
-        now = self._now()
-        summary.cursor = checkpoint.cursor
-        summary.lag_seconds = lag_seconds(checkpoint.cursor, now)
-        checkpoint.last_success = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        checkpoint.last_error = None
-        checkpoint.last_run = {k: v for k, v in summary.as_dict().items() if k not in ("error",)}
-        checkpoint.writer = None  # finished cleanly: nothing of this run can land after this save
-        lease.ensure()
-        store.save(checkpoint, etag)
-
-    def _settle_next_name(self, stream: Stream, name: str, checkpoint: Checkpoint, run_id: str, tenant: str) -> None:
-        """Make `name` (the checkpoint's next blob) a recorded blob, whoever wrote it: adopt the blob an interrupted
-        run left there (its versions count as written: keeping it loses nothing and deletes nothing), or, if the
-        name is free, seal it with an empty blob so that the interrupted run's late create fails. Either way the
-        checkpoint moves past it. An adopted blob gets its OCSF twin here if the interrupted run did not write it:
-        the versions it holds will not be written again."""
-        records = read_records(self.exports, name)
-        if records is None:
-            try:
-                write_blob(self.exports, name, [], level=self.settings.gzip_level, metadata={
-                    "stream": stream.name, "tenant": tenant, "record_count": "0", "min_version": "",
-                    "max_version": "", "seq": str(checkpoint.seq), "writer": run_id, "sealed": "true"})
-                log.warning("Sealed %s: the run before this one did not finish and may still wake", name)
-            except NameTaken:
-                records = read_records(self.exports, name) or []  # it landed just now: adopt it
-        if records is not None:
-            for record in records:
-                version = normalize_version(record.get(stream.cursor_field)) or ""
-                checkpoint.seen.add(SeenVersions.key(str(record.get(stream.id_field, "")), version), version)
-            log.warning("Adopted %s (%d records) left unrecorded by an interrupted run", name, len(records))
-            if self._ocsf and records:
-                try:
-                    self._ocsf.write(self.exports, name, stream.name, tenant, records, writer=run_id)
-                except NameTaken:
-                    pass  # the interrupted run wrote the twin too: it holds the same versions
-        checkpoint.seq += 1
-
-    def _write_ocsf(self, stream: Stream, tenant: str, graph_blob: str, records: list[dict[str, Any]],
-                    summary: RunSummary, run_id: str, lease_name: str) -> None:
-        """The OCSF twin of the blob just written, create-only like it, before the checkpoint that records both
-        (shared/ocsf/output.py says why a crash or a stall between the two never leaves one without the other)."""
-        assert self._ocsf is not None
-        try:
-            written = self._ocsf.write(self.exports, graph_blob, stream.name, tenant, records, writer=run_id)
-        except NameTaken as taken:
-            if taken.writer != run_id:
-                # Only a run that claimed the checkpoint after this one (and adopted the graph blob) writes it.
-                raise LeaseLost(f"another run took over {lease_name} and wrote the OCSF twin of {graph_blob}") \
-                    from taken
-            return  # our own earlier attempt, retried by the SDK after its answer was lost
-        if written is not None:
-            for key, value in (("items", written.blob.records), ("blobs", 1), ("bytes", written.blob.bytes),
-                               ("fallbacks", written.fallbacks)):
-                summary.ocsf[key] = summary.ocsf.get(key, 0) + value
-
-    @staticmethod
-    def _checkpoint_name(stream: Stream, backfill_label: str | None) -> str:
-        return f"{stream.name}/{backfill_label}" if backfill_label else stream.name
-
-    def _query(self, stream: Stream, pass_state: PassState, refused: RefusedOptions) -> dict[str, str]:
-        extra = {"$expand": "alerts"} if stream.name == "incidents" and self.settings.incidents_expand_alerts else None
-        return query_params(stream, pass_state, top="$top" not in refused,
-                            orderby=stream.orderable and "$orderby" not in refused, extra=extra)
-
-    @staticmethod
-    def _select_fresh(
-        stream: Stream,
-        items: list[dict[str, Any]],
-        seen: SeenVersions,
-        pass_state: PassState,
-        summary: RunSummary,
-    ) -> tuple[list[dict[str, Any]], list[tuple[str, str]], str | None]:
-        """The items of a page whose (id, version) has not been written, their keys, and the page's largest
-        version. Snapshot streams (no server-side filter) also drop versions outside the pass's window here."""
-        fresh: list[dict[str, Any]] = []
-        keys: list[tuple[str, str]] = []
-        page_max: str | None = None
-        in_page: set[str] = set()
-        for item in items:
-            version = normalize_version(item.get(stream.cursor_field)) or ""
-            if version and (page_max is None or version > page_max):
-                page_max = version
-            if version and (version < pass_state.low or (pass_state.high and version >= pass_state.high)):
-                continue  # outside the window: only snapshot streams and a filter's second-floor edge get here
-            key = SeenVersions.key(str(item.get(stream.id_field, "")), version)
-            if key in seen or key in in_page:
-                summary.duplicates += 1
-                continue
-            in_page.add(key)
-            fresh.append(item)
-            keys.append((key, version))
-        return fresh, keys, page_max
-
-    @staticmethod
-    def _add_client_stats(summary: RunSummary, client: GraphClient) -> None:
-        stats = client.stats
-        summary.requests = stats.requests
-        summary.throttled = stats.throttled
-        summary.retries = stats.retries
-        summary.waited_seconds = round(stats.waited_seconds, 3)
 
     # --- failures and status
 
@@ -505,7 +219,7 @@ class ExportEngine:
             if checkpoint.writer != run_id:
                 log.warning("Not recording the failure of %s/%s: this run does not own the checkpoint", name, tenant)
                 return
-            checkpoint.last_error = {"at": self._now().strftime("%Y-%m-%dT%H:%M:%SZ"), "message": summary.error or ""}
+            checkpoint.last_error = {"at": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "message": summary.error or ""}
             if not storage_failed:
                 checkpoint.writer = None
             store.save(checkpoint, etag)
@@ -514,7 +228,7 @@ class ExportEngine:
 
     def status(self) -> list[dict[str, Any]]:
         """Per tenant and configured stream: cursor, last success, last error, lag, pass in progress."""
-        now = self._now()
+        now = self.now()
         rows = []
         for tenant in self.settings.tenant_ids:
             for stream_name in self.settings.export_streams:
