@@ -22,9 +22,6 @@ class SimConfig:
     service_principal_risk_detections: int = 20
     history_days: float = 10.0  # timestamps spread over this many days before `anchor`
     anchor: datetime | None = None  # the "now" of generated history; None = wall clock when the simulator is built
-    # Paging: False answers alerts_v2 pages without @odata.nextLink even when more items follow, as Graph was seen
-    # doing (graph-api-reference.md 1.3, elastic/integrations#20234).
-    alerts_next_link: bool = True
     evidence_kb: float = 1.2  # average serialized size of an alert's evidence array (alerts then average ~3 KB)
     extra_field_rate: float = 0.1  # share of items carrying "simFutureProperty", a property unknown to v1.0
     # Paging behaviour (profiles.py): "documented" or "observed" (no nextLink on security lists, $top clamped,

@@ -238,8 +238,7 @@ class GraphApi:
         parts = [b'{"@odata.context":', _json(context)]
         if page.count is not None:
             parts += [b',"@odata.count":', str(page.count).encode()]
-        # The profile decides for whole families; alerts_next_link=False leaves it out on alerts_v2 alone.
-        linked = spec.family in profile.next_link_families and (self.config.alerts_next_link or spec is not R.ALERTS)
+        linked = spec.family in profile.next_link_families
         if page.next_pos is not None and linked:
             token = encode_token(replace(state, pos=page.next_pos))
             parts += [b',"@odata.nextLink":', _json(f"{req.base_url}/{req.version}/{spec.path}?$skiptoken={token}")]
