@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.context.enrichment import Enricher
+from shared.context.streams import ContextRun, adopt
 from shared.export.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore, PassState, SeenVersions
 from shared.export.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
 from shared.export.sink import NameTaken, blob_name, partition_of, read_records, write_blob
@@ -80,6 +81,7 @@ class RunSummary:
     crowded_timestamps: list[str] = field(default_factory=list)
     ocsf: dict[str, int] = field(default_factory=dict)  # with EXPORT_FORMATS=graph,ocsf: items, blobs, bytes, fallbacks
     enrichment: dict[str, Any] = field(default_factory=dict)  # with EXPORT_ENRICH=true (alerts): lookups, failures
+    context: dict[str, Any] = field(default_factory=dict)  # context streams: entities, lookups, denied permissions
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -255,6 +257,11 @@ class ExportEngine:
             lease.ensure()
             etag = store.save(checkpoint, etag)
 
+        if stream.context:
+            self._run_context(stream, tenant, checkpoint, store, etag, client, lease, run_id, summary, name_of,
+                              deadline)
+            return
+
         if checkpoint.pass_state is None:
             if backfill:
                 low, high = from_datetime(backfill[0]), from_datetime(backfill[1])
@@ -382,6 +389,10 @@ class ExportEngine:
             if done:
                 break
 
+        self._finish(checkpoint, lambda: store.save(checkpoint, etag), lease, summary)
+
+    def _finish(self, checkpoint: Checkpoint, save: Callable[[], str], lease: RunLease, summary: RunSummary) -> None:
+        """The run's last save: its outcome for the status endpoint, and the checkpoint released."""
         now = self._now()
         summary.cursor = checkpoint.cursor
         summary.lag_seconds = lag_seconds(checkpoint.cursor, now)
@@ -390,7 +401,55 @@ class ExportEngine:
         checkpoint.last_run = {k: v for k, v in summary.as_dict().items() if k not in ("error",)}
         checkpoint.writer = None  # finished cleanly: nothing of this run can land after this save
         lease.ensure()
-        store.save(checkpoint, etag)
+        save()
+
+    def _run_context(self, stream: Stream, tenant: str, checkpoint: Checkpoint, store: CheckpointStore,
+                     etag: str | None, client: GraphClient, lease: RunLease, run_id: str, summary: RunSummary,
+                     name_of: Callable[[int], str], deadline: float) -> None:
+        """A context stream's run (shared/context/streams.py), with this engine's blob names, checkpoint and fence:
+        the same create-only writes and ETag-conditional saves as a Graph stream's."""
+
+        def save_checkpoint() -> None:
+            nonlocal etag
+            lease.ensure()
+            etag = store.save(checkpoint, etag)
+
+        def write(records: list[dict[str, Any]]) -> int:
+            lease.ensure()
+            name = name_of(checkpoint.seq)
+            written = 0
+            try:
+                written = write_blob(self.exports, name, records, level=self.settings.gzip_level, metadata={
+                    "stream": stream.name, "tenant": tenant, "record_count": str(len(records)), "min_version": "",
+                    "max_version": "", "seq": str(checkpoint.seq), "writer": run_id}).bytes
+            except NameTaken as taken:
+                if taken.writer != run_id:
+                    raise LeaseLost(f"another run took over {lease.name} and wrote {name}") from taken
+            checkpoint.seq += 1
+            return written
+
+        def step(at: str) -> None:
+            summary.pages, summary.items = run.steps, run.items  # the hook sees where the run is
+            self._hook(at, summary)
+
+        run = ContextRun(kind=stream.context, id_field=stream.id_field, tenant=tenant, checkpoint=checkpoint,
+                         enabled=self.settings.export_streams, exports=self.exports, sources=self.checkpoints,
+                         client=client, write=write, save=save_checkpoint, step=step,
+                         now=self._now, out_of_time=lambda: self._monotonic() >= deadline)
+        try:
+            run.run()
+        finally:
+            summary.items, summary.blobs, summary.bytes, summary.pages = run.items, run.blobs, run.bytes, run.steps
+            summary.duplicates = run.stats.unchanged
+            summary.context = run.stats.as_dict()
+            self._add_client_stats(summary, client)
+        if not run.finished:
+            summary.status = "partial"
+        for permission, count in sorted(run.stats.denied.items()):
+            summary.notes.append(f"{permission} is not granted: {count} {stream.name} record(s) lack its fields "
+                                 "(listed in their `unavailable`)")
+        checkpoint.cursor = from_datetime(self._now())
+        self._finish(checkpoint, lambda: store.save(checkpoint, etag), lease, summary)
 
     def _settle_next_name(self, stream: Stream, name: str, checkpoint: Checkpoint, run_id: str, tenant: str) -> None:
         """Make `name` (the checkpoint's next blob) a recorded blob, whoever wrote it: adopt the blob an interrupted
@@ -408,7 +467,9 @@ class ExportEngine:
             except NameTaken:
                 records = read_records(self.exports, name) or []  # it landed just now: adopt it
         if records is not None:
-            for record in records:
+            if stream.context:
+                adopt(checkpoint, stream.id_field, records)
+            for record in records if not stream.context else ():
                 version = normalize_version(record.get(stream.cursor_field)) or ""
                 checkpoint.seen.add(SeenVersions.key(str(record.get(stream.id_field, "")), version), version)
             log.warning("Adopted %s (%d records) left unrecorded by an interrupted run", name, len(records))
