@@ -114,7 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
     # --- Export
     Setting("EXPORT_STREAMS",
             "alerts,incidents,riskDetections,riskyUsers,riskyServicePrincipals,servicePrincipalRiskDetections",
-            "Comma-separated streams to export (names from the stream table).", "export"),
+            "Comma-separated streams to export (names from the stream table). Add userContext, deviceContext and "
+            "servicePrincipalContext for the context of the entities the other streams name (docs/context.md).",
+            "export"),
     Setting("EXPORT_SCHEDULE", "0 */5 * * * *", "NCRONTAB schedule of the export timers (read by the host).",
             "export"),
     Setting("EXPORT_QUEUE", "graph-export-work",
