@@ -105,7 +105,6 @@ def user_extras(user: dict[str, Any], pool: list[dict[str, Any]], anchor: int) -
             "isSystemPreferredAuthenticationMethodEnabled": False,
             "systemPreferredAuthenticationMethods": [],
             "userPreferredMethodForSecondaryAuthentication": "push" if registered else "none",
-            "defaultMfaMethod": "microsoftAuthenticatorPush" if "microsoftAuthenticatorPush" in methods else "none",
             "lastUpdatedDateTime": format_ticks(anchor - rng.randrange(0, 30) * DAY)[:19] + "Z",
         },
     }
@@ -144,7 +143,7 @@ def service_principal_object(sp: dict[str, Any], tenant_id: str) -> dict[str, An
         "servicePrincipalType": sp["servicePrincipalType"],
         "accountEnabled": rng.random() < 0.95,
         "appOwnerOrganizationId": tenant_id if rng.random() < 0.6 else f"{rng.getrandbits(128):032x}",
-        "publisherName": rng.choice(("Contoso Ltd", "Fabrikam Apps", "Microsoft Services")),
+        "appDisplayName": sp["displayName"],
         "verifiedPublisher": {"displayName": "Contoso Ltd", "verifiedPublisherId": str(rng.randrange(10**6, 10**7)),
                               "addedDateTime": "2024-03-01T10:00:00Z"} if verified
         else {"displayName": None, "verifiedPublisherId": None, "addedDateTime": None},
@@ -297,7 +296,12 @@ class Directory:
 
 
 def select(item: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+    """`$select`, refusing a property the object does not have, as Graph refuses one its type lacks (every
+    simulated object carries all the properties it simulates, nulls included)."""
     wanted = [f.strip() for f in params.get("$select", "").split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in item]
+    if unknown:
+        raise bad_request(f"Could not find a property named '{unknown[0]}' on this type.")
     return {k: v for k, v in item.items() if k in wanted or k == "id"} if wanted else dict(item)
 
 

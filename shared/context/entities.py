@@ -29,8 +29,10 @@ DEVICE_FIELDS = ("id", "deviceId", "displayName", "operatingSystem", "operatingS
                  "isCompliant", "isManaged", "approximateLastSignInDateTime")
 INTUNE_FIELDS = ("id", "complianceState", "managedDeviceOwnerType", "managementAgent", "isEncrypted",
                  "lastSyncDateTime")
-SERVICE_PRINCIPAL_FIELDS = ("id", "appId", "displayName", "publisherName", "verifiedPublisher", "servicePrincipalType",
-                            "accountEnabled", "appOwnerOrganizationId")
+# The publisher: the tenant that owns the app (appOwnerOrganizationId) and its verified publisher, if any
+# (servicePrincipal has no publisherName in v1.0).
+SERVICE_PRINCIPAL_FIELDS = ("id", "appId", "displayName", "appDisplayName", "appOwnerOrganizationId",
+                            "verifiedPublisher", "servicePrincipalType", "accountEnabled")
 
 # Built-in Entra roles that can take over the tenant or its security, by role template id (the same in every tenant).
 PRIVILEGED_ROLE_TEMPLATES = frozenset({

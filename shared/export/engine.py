@@ -468,10 +468,11 @@ class ExportEngine:
                 records = read_records(self.exports, name) or []  # it landed just now: adopt it
         if records is not None:
             if stream.context:
-                adopt(checkpoint, stream.id_field, records)
-            for record in records if not stream.context else ():
-                version = normalize_version(record.get(stream.cursor_field)) or ""
-                checkpoint.seen.add(SeenVersions.key(str(record.get(stream.id_field, "")), version), version)
+                adopt(checkpoint, stream.id_field, records)  # its records are their entities' last versions
+            else:
+                for record in records:
+                    version = normalize_version(record.get(stream.cursor_field)) or ""
+                    checkpoint.seen.add(SeenVersions.key(str(record.get(stream.id_field, "")), version), version)
             log.warning("Adopted %s (%d records) left unrecorded by an interrupted run", name, len(records))
             if self._ocsf and records:
                 try:

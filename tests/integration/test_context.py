@@ -1,11 +1,18 @@
 """The context streams (userContext, deviceContext, servicePrincipalContext) against the simulator's directory over
 loopback and the real Azurite: the entities the exported records name, each version once, joinable to the alerts;
 a missing permission degrades the records; a directory that fails leaves the alert export alone; a crash at any
-step loses and duplicates nothing."""
+step, or a run stalled past its lease (a real process, SIGSTOP), loses and duplicates nothing."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +23,9 @@ from shared.context.entities import PRIVILEGED_ROLE_TEMPLATES
 from shared.context.streams import SOURCES, STEP_ENTITIES, forget_context_records, referenced
 from shared.export.engine import ExportEngine, RunSummary, StepHook
 from shared.export.streams import CONTEXT_STREAMS, GRAPH_STREAMS, STREAMS
+from shared.settings import load_settings
 from tests.integration.test_export import SimulatedCrash, assert_exactly_once
+from tests.integration.test_export_stall import LEASE_SECONDS, REPOSITORY, wait_until_stopped
 
 ALL_STREAMS = ",".join(GRAPH_STREAMS + CONTEXT_STREAMS)
 CONTEXT_ON = {"EXPORT_STREAMS": ALL_STREAMS, "EXPORT_INITIAL_LOOKBACK_DAYS": 30}
@@ -227,3 +236,38 @@ def test_a_crash_at_any_step_of_a_context_run_loses_and_duplicates_nothing(make_
     assert engine.run("alerts", tenant).status == "ok"
     run_context_until_settled(engine, tenant)
     assert_context_exactly_once(engine, sim, tenant)
+
+
+@pytest.mark.parametrize("step", ["before_blob_write", "after_blob_write"])
+def test_a_context_run_stalled_past_its_lease_is_fenced_off(make_sim, product_env, step):
+    sim = make_sim(alerts=400, seed=43)
+    tenant = sim.tenants[0]
+    env = product_env(sim, **CONTEXT_ON)
+    settings = load_settings(env)
+    engine = ExportEngine(settings)
+    for stream in GRAPH_STREAMS:
+        assert engine.run(stream, tenant).status == "ok"
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.stall_worker", json.dumps(env), "userContext", tenant, step, "1",
+         datetime.now(UTC).isoformat(), str(LEASE_SECONDS)],
+        cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+    try:
+        wait_until_stopped(worker)
+        # The world moves on while the worker is frozen, and its lease runs out.
+        sim.add_alerts(tenant, 30)
+        assert engine.run("alerts", tenant).status == "ok"
+        time.sleep(LEASE_SECONDS + 2)
+        taker = ExportEngine(settings, lease_seconds=LEASE_SECONDS)
+        first = taker.run("userContext", tenant)
+        assert first.status == "ok", first.error  # it got the lease: the stalled run's ran out
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    stale = json.loads(out.strip().splitlines()[-1])
+    assert stale["status"] == "failed" and "lost its lease" in stale["error"], stale
+
+    run_context_until_settled(taker, tenant)
+    assert_context_exactly_once(taker, sim, tenant)
