@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -88,21 +88,11 @@ class ContextCache:
 
 
 @dataclass
-class EnrichmentStats:
+class EnrichmentStats(LookupStats):
     entities: int = 0  # distinct users and devices the run's alerts named
     cache_hits: int = 0
-    lookups: int = 0  # inner requests sent
-    batches: int = 0  # $batch calls
     not_found: int = 0
     failed: int = 0  # lookups that got no usable answer (throttled, forbidden, ...)
-    errors: list[str] = field(default_factory=list)  # the first few failures, for the operator
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def note_error(self, message: str) -> None:
-        if len(self.errors) < 5 and message not in self.errors:
-            self.errors.append(message)
 
 
 _process_cache = ContextCache()
@@ -147,13 +137,8 @@ class Enricher:
                 self.stats.cache_hits += 1
             else:
                 todo.append(entity)
-        lookups = [Lookup((kind, key), lookup_url(kind, key)) for kind, key in todo]
-        counted = LookupStats()
-        answers = run_lookups(self._client, lookups, counted)
-        self.stats.batches += counted.batches
-        self.stats.lookups += counted.lookups
-        for message in counted.errors:
-            self.stats.note_error(message)
+        answers = run_lookups(self._client, [Lookup((kind, key), lookup_url(kind, key)) for kind, key in todo],
+                              self.stats)
         for kind, key in todo:
             self._take(kind, key, answers[(kind, key)])
 

@@ -31,6 +31,8 @@ class Lookup:
 
 @dataclass
 class LookupStats:
+    """What a job's lookups cost and what went wrong; the jobs' run statistics extend it."""
+
     lookups: int = 0  # inner requests sent
     batches: int = 0  # $batch calls
     errors: list[str] = field(default_factory=list)  # the first few failures, for the operator
@@ -39,7 +41,7 @@ class LookupStats:
         return asdict(self)
 
     def note_error(self, message: str) -> None:
-        if len(self.errors) < 5 and message not in self.errors:
+        if message and len(self.errors) < 5 and message not in self.errors:
             self.errors.append(message)
 
 

@@ -141,26 +141,15 @@ def source_blobs(exports: ContainerClient, source: str, tenant: str, start: int,
 
 
 @dataclass
-class ContextStats:
+class ContextStats(LookupStats):
     entities: int = 0  # distinct entities the run's source records named
     cache_hits: int = 0
     looked_up: int = 0
-    lookups: int = 0  # inner requests sent
-    batches: int = 0  # $batch calls
     not_found: int = 0
     unchanged: int = 0  # records equal to the entity's last version: not written again
     retry: int = 0  # entities kept for the next run (throttled, 5xx, a missing base permission)
     source_blobs: int = 0
     denied: dict[str, int] = field(default_factory=dict)  # permission -> entities whose record lacks its fields
-    errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-                for k, v in self.__dict__.items()}
-
-    def note_error(self, message: str) -> None:
-        if message and len(self.errors) < 5 and message not in self.errors:
-            self.errors.append(message)
 
 
 _process_cache = ContextCache()
@@ -194,7 +183,6 @@ class ContextRun:
         self.write, self.save, self.step, self.now, self.out_of_time = write, save, step, now, out_of_time
         self.cache = cache or _process_cache
         self.stats = ContextStats()
-        self.lookup_stats = LookupStats()
         self.done: set[str] = set()  # per-run dedupe: each entity is looked at once per run
         self.items = self.blobs = self.bytes = self.steps = 0
         self.finished = False
@@ -207,8 +195,9 @@ class ContextRun:
         self.state.pending = []
         blobs = self._unread_blobs()
         while True:
-            if self.out_of_time():
+            if self.out_of_time():  # the retries not yet made wait for the next run (the engine's last save)
                 self.state.pending = list(dict.fromkeys(self.state.pending + retry))[-MAX_PENDING:]
+                self.state.store(self.checkpoint)
                 return
             keys, positions = self._gather(retry, blobs)
             retry = []
@@ -291,12 +280,8 @@ class ContextRun:
             else:
                 todo.append(key)
         if todo:
-            answers = run_lookups(self.client, [lk for key in todo for lk in lookups_of(self.kind, key)],
-                                  self.lookup_stats)
+            answers = run_lookups(self.client, [lk for key in todo for lk in lookups_of(self.kind, key)], self.stats)
             self.stats.looked_up += len(todo)
-            self.stats.lookups, self.stats.batches = self.lookup_stats.lookups, self.lookup_stats.batches
-            for message in self.lookup_stats.errors:
-                self.stats.note_error(message)
             denied: Counter[str] = Counter()
             for key in todo:
                 outcome = outcome_of(self.kind, key, answers)

@@ -271,3 +271,20 @@ def test_a_context_run_stalled_past_its_lease_is_fenced_off(make_sim, product_en
 
     run_context_until_settled(taker, tenant)
     assert_context_exactly_once(taker, sim, tenant)
+
+
+def test_a_run_out_of_time_resumes_where_it_stopped(make_sim, app_settings, monkeypatch):
+    monkeypatch.setattr("shared.context.streams.STEP_ENTITIES", 20)
+    sim = make_sim(alerts=300, seed=47)
+    tenant = sim.tenants[0]
+    settings = app_settings(sim, **CONTEXT_ON)
+    engine = ExportEngine(settings)
+    for stream in GRAPH_STREAMS:
+        assert engine.run(stream, tenant).status == "ok"
+    ticks = itertools.count()
+    hurried = ExportEngine(settings, monotonic=lambda: 100.0 * next(ticks))  # each look at the clock: 100 s later
+    first = hurried.run("userContext", tenant, time_budget_seconds=250)
+    assert first.status == "partial" and 1 <= first.pages < first.context["entities"] // 20, first
+    assert first.items > 0
+    run_context_until_settled(engine, tenant)
+    assert_context_exactly_once(engine, sim, tenant)
