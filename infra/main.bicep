@@ -68,6 +68,9 @@ param actionsEnabled bool = true
 
 // --- Change notifications (webhooks)
 
+@description('Security context: grant the read permissions of the context streams (userContext, deviceContext, servicePrincipalContext: User.Read.All, Device.Read.All, DeviceManagementManagedDevices.Read.All, RoleManagement.Read.Directory, AuditLog.Read.All, Application.Read.All). List the streams in exportStreams to export them.')
+param securityContext bool = false
+
 @description('Keep Graph change-notification subscriptions alive (adds SecurityEvents.ReadWrite.All, a Key Vault and the webhook function key).')
 param webhooksEnabled bool = false
 
@@ -284,7 +287,17 @@ var graphWriteRoles = [
 var graphWebhookRoles = [
   'SecurityEvents.ReadWrite.All'
 ]
-var graphAppRoles = concat(actionsEnabled ? graphWriteRoles : graphReadRoles, webhooksEnabled ? graphWebhookRoles : [])
+// The context streams (docs/context.md): each permission is optional; a missing one leaves its fields out.
+var graphContextRoles = [
+  'User.Read.All'
+  'Device.Read.All'
+  'DeviceManagementManagedDevices.Read.All'
+  'RoleManagement.Read.Directory'
+  'AuditLog.Read.All'
+  'Application.Read.All'
+]
+var graphAppRoles = concat(actionsEnabled ? graphWriteRoles : graphReadRoles, webhooksEnabled ? graphWebhookRoles : [],
+  securityContext ? graphContextRoles : [])
 // The Microsoft Graph Bicep extension deploys in the public cloud only; elsewhere the script grants the roles.
 var grantWithBicep = grantGraphPermissions && authMode == 'managedIdentity' && environment().name == 'AzureCloud'
 // Microsoft Entra authenticated ingestion into Application Insights is documented for the public cloud (its

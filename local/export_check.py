@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.export.streams import STREAMS
+from shared.export.streams import STREAMS, Stream
 from shared.graph.versions import normalize_version
 
 if TYPE_CHECKING:
@@ -44,6 +44,13 @@ def live_blobs(container: ContainerClient, prefix: str) -> Iterator[tuple[str, l
         yield props.name, [json.loads(line) for line in raw.splitlines()]
 
 
+def version_of(spec: Stream, record: dict[str, Any]) -> str:
+    """The version of an exported record: its timestamp, or for a context stream its content hash."""
+    if spec.context:
+        return str(record.get(spec.cursor_field) or "")
+    return normalize_version(record.get(spec.cursor_field)) or ""
+
+
 def read_export(container: ContainerClient, stream: str, tenant: str | None = None) -> ExportContents:
     """Every record of one stream (optionally one tenant) in the export container, live export only."""
     spec = STREAMS[stream]
@@ -53,7 +60,7 @@ def read_export(container: ContainerClient, stream: str, tenant: str | None = No
         contents.blobs += 1
         for record in records:
             contents.records.append(record)
-            version = normalize_version(record.get(spec.cursor_field)) or ""
+            version = version_of(spec, record)
             contents.versions[(str(record[spec.id_field]), version)] += 1
     return contents
 

@@ -13,15 +13,21 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from local.export_check import missing_latest, read_export
+from local.export_check import ExportContents, missing_latest, read_export
 from local.graphsim import SimConfig
+from local.graphsim.directory import Directory, directory_of
 from local.graphsim.profiles import PROFILES
 from local.ocsf_check import ocsf_problems
 from local.stack import LocalStack
+from shared.context.streams import SOURCES, referenced
 from shared.export.engine import ExportEngine, RunSummary
-from shared.export.streams import STREAMS
+from shared.export.streams import GRAPH_STREAMS, STREAMS
 from shared.ocsf.render import MAPPINGS
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,7 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", choices=tuple(PROFILES), default="documented",
                         help="the simulator's paging: as Graph documents it (default), or as observed in the field "
                              "(no nextLink on security lists, $top clamped, short identity pages)")
-    parser.add_argument("--streams", default=",".join(STREAMS), help="comma-separated streams (default: all)")
+    parser.add_argument("--streams", default=",".join(STREAMS),
+                        help="comma-separated streams (default: all, the context streams included)")
     parser.add_argument("--formats", default="graph",
                         help="EXPORT_FORMATS: graph (default), or graph,ocsf to also write and check the OCSF output")
     parser.add_argument("--enrich", action="store_true",
@@ -69,12 +76,36 @@ def print_table(summaries: list[RunSummary], tenants: int, ocsf: bool = False) -
             print(f"    note: {note}")
         if s.crowded_timestamps:
             print(f"    warning: versions past Graph's $skip limit may be missing at {', '.join(s.crowded_timestamps)}")
+        if s.context:
+            c = s.context
+            denied = "".join(f"; {p} not granted: {n} records without its fields" for p, n in c["denied"].items())
+            errors = f" ({'; '.join(c['errors'])})" if c["errors"] else ""
+            print(f"    context: {c['entities']} entities from {c['source_blobs']} source blobs, "
+                  f"{c['cache_hits']} from the cache, {c['looked_up']} looked up with {c['lookups']} requests "
+                  f"in {c['batches']} $batch calls, {c['unchanged']} unchanged, {c['not_found']} not in the "
+                  f"directory, {c['retry']} kept for the next run{denied}{errors}")
         if s.enrichment:
             e = s.enrichment
             errors = f" ({'; '.join(e['errors'])})" if e["errors"] else ""
             print(f"    enrichment: {e['entities']} users and devices, {e['cache_hits']} from the cache, "
                   f"{e['lookups']} looked up in {e['batches']} $batch calls, {e['not_found']} not in the directory, "
                   f"{e['failed']} failed{errors}")
+
+
+def missing_context(exports: ContainerClient, contents: ExportContents, stream: str, tenant: str,
+                    streams: tuple[str, ...], directory: Directory) -> list[str]:
+    """The entities of a context stream's kind that the exported source records name and the stream lacks (the
+    simulator's directory leaves out about one object in 25, as deleted: those are reported as not found, so they
+    are compared with what the run's summary saw)."""
+    spec = STREAMS[stream]
+    named: set[str] = set()
+    for source in SOURCES[spec.context]:
+        if source in streams:
+            for record in read_export(exports, source, tenant).records:
+                named.update(referenced(source, record).get(spec.context, ()))
+    exported = {str(record.get(spec.id_field, "")).lower() for record in contents.records}
+    known = {"user": directory.users, "device": directory.devices, "servicePrincipal": directory.by_app_id}
+    return sorted(key for key in named if key not in exported and key in known[spec.context])
 
 
 def progress_printer() -> Callable[[RunSummary], None]:
@@ -133,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             for stream in streams:
                 contents = read_export(exports, stream, tenant)
                 dupes = contents.duplicates
-                missing = missing_latest(contents, stack.sim.items(tenant, stream), stream)
+                missing = missing_latest(contents, stack.sim.items(tenant, stream), stream) \
+                    if stream in GRAPH_STREAMS else missing_context(exports, contents, stream, tenant, streams,
+                                                    directory_of(stack.sim._tenant(tenant)))
                 problems += len(dupes) + len(missing)
                 verdict = "ok" if not dupes and not missing else f"{len(dupes)} duplicated, {len(missing)} missing"
                 label = stream if args.tenants == 1 else f"{stream} ({tenant[:8]})"

@@ -36,6 +36,15 @@ readonly WRITE_ROLES=(
 readonly WEBHOOK_ROLES=(
   SecurityEvents.ReadWrite.All
 )
+# The context streams (docs/context.md); each is optional.
+readonly CONTEXT_ROLES=(
+  User.Read.All
+  Device.Read.All
+  DeviceManagementManagedDevices.Read.All
+  RoleManagement.Read.Directory
+  AuditLog.Read.All
+  Application.Read.All
+)
 
 usage() {
   cat <<'USAGE'
@@ -46,6 +55,7 @@ Usage: scripts/grant-graph-permissions.sh --principal-id <object-id> [options]
   --cloud NAME        Global (default), USGov or USGovDoD.
   --read-only         Read permissions only (the app runs with ACTIONS_ENABLED=false).
   --webhooks          Add the permission for security alert change notifications.
+  --context           Add the read permissions of the context streams (docs/context.md).
   --prune             Remove the bridge's Graph roles that are not wanted any more.
   --dry-run           Show what would change, change nothing.
   -h, --help          This help.
@@ -65,6 +75,7 @@ principal_id=""
 cloud="Global"
 read_only=false
 webhooks=false
+context=false
 prune=false
 dry_run=false
 
@@ -74,6 +85,7 @@ while [ $# -gt 0 ]; do
     --cloud) [ $# -ge 2 ] || die "--cloud needs a value"; cloud="$2"; shift 2 ;;
     --read-only) read_only=true; shift ;;
     --webhooks) webhooks=true; shift ;;
+    --context) context=true; shift ;;
     --prune) prune=true; shift ;;
     --dry-run) dry_run=true; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -104,7 +116,8 @@ graph_rest() {
 wanted=()
 if [ "$read_only" = true ]; then wanted+=("${READ_ROLES[@]}"); else wanted+=("${WRITE_ROLES[@]}"); fi
 if [ "$webhooks" = true ]; then wanted+=("${WEBHOOK_ROLES[@]}"); fi
-managed=("${READ_ROLES[@]}" "${WRITE_ROLES[@]}" "${WEBHOOK_ROLES[@]}")
+if [ "$context" = true ]; then wanted+=("${CONTEXT_ROLES[@]}"); fi
+managed=("${READ_ROLES[@]}" "${WRITE_ROLES[@]}" "${WEBHOOK_ROLES[@]}" "${CONTEXT_ROLES[@]}")
 
 contains() {
   local needle="$1"

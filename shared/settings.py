@@ -314,7 +314,10 @@ class Settings:
     export_streams: tuple[str, ...] = setting(
         "EXPORT_STREAMS",
         "alerts,incidents,riskDetections,riskyUsers,riskyServicePrincipals,servicePrincipalRiskDetections",
-        stream_list, "Comma-separated streams to export (names from the stream table).", "export")
+        stream_list,
+        "Comma-separated streams to export (names from the stream table). Add userContext, deviceContext and "
+        "servicePrincipalContext for the context of the entities the other streams name (docs/context.md).",
+        "export")
     export_queue: str = setting(
         "EXPORT_QUEUE", "graph-export-work", storage_name,
         "Storage queue of export work items (one per tenant and API family) that the timers fill and the "

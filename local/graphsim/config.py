@@ -20,6 +20,13 @@ class SimConfig:
     risky_users: int = 40
     risky_service_principals: int = 10
     service_principal_risk_detections: int = 20
+    # The tenant's users and devices (the evidence pools and the directory behind them): alerts name these.
+    directory_users: int = 120
+    directory_devices: int = 80
+    # Graph application permissions the simulated app lacks: the directory lookups that need one answer 403
+    # (User.Read.All, Device.Read.All, DeviceManagementManagedDevices.Read.All, RoleManagement.Read.Directory,
+    # AuditLog.Read.All, Application.Read.All).
+    denied_permissions: tuple[str, ...] = ()
     history_days: float = 10.0  # timestamps spread over this many days before `anchor`
     anchor: datetime | None = None  # the "now" of generated history; None = wall clock when the simulator is built
     evidence_kb: float = 1.2  # average serialized size of an alert's evidence array (alerts then average ~3 KB)

@@ -154,7 +154,10 @@ class TenantGenerator:
         evidence_kb: float,
         extra_field_rate: float,
         alerts_per_incident: float,
+        users: int = 120,
+        devices: int = 80,
     ):
+        self.pool_sizes = (max(users, 1), max(devices, 1))
         self.rng = random.Random(f"tenant:{seed}:{index}")
         self._random = self.rng.random
         self.tenant_id = tenant_id
@@ -182,7 +185,7 @@ class TenantGenerator:
         rng = self.rng
         self.users: list[Item] = []
         seen: set[str] = set()
-        while len(self.users) < 120:
+        while len(self.users) < self.pool_sizes[0]:
             first, last = self._pick(C.FIRST_NAMES), self._pick(C.LAST_NAMES)
             alias = f"{first}.{last}".lower()
             if alias in seen:
@@ -200,7 +203,7 @@ class TenantGenerator:
                 }
             )
         self.devices: list[Item] = []
-        for i in range(80):
+        for i in range(self.pool_sizes[1]):
             platform, build, version = self._pick(C.OS_PLATFORMS)
             host = f"{self._pick(('DESKTOP', 'LAPTOP', 'SRV', 'WKS', 'VM'))}-{rng.getrandbits(24):06X}"
             internal = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
@@ -489,11 +492,16 @@ class TenantGenerator:
     def ev_oauthApplication(self, ts: str) -> Item:
         rng = self.rng
         e = self._evidence_base("oauthApplicationEvidence", ts, [])
+        # One of the tenant's service principals (the directory serves them), drawn with the RNG calls this evidence
+        # always made, so that every later item of the tenant stays what it was.
+        drawn, object_id = guid(rng), guid(rng)
+        sp = self.service_principals[int(drawn[:8], 16) % len(self.service_principals)]
+        self._pick(C.OAUTH_APPS)
         e.update(
             {
-                "appId": guid(rng),
-                "displayName": self._pick(C.OAUTH_APPS),
-                "objectId": guid(rng),
+                "appId": sp["appId"],
+                "displayName": sp["displayName"],
+                "objectId": object_id,
                 "publisher": self._pick(("Unverified", "Contoso Ltd", "Fabrikam Apps")),
             }
         )

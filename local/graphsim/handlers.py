@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote
 from . import resources as R
 from .auth import TokenInfo
 from .config import SimConfig
-from .directory import DIRECTORY, directory_of
+from .directory import DIRECTORY, INTUNE, Directory, directory_of
 from .errors import GraphError, bad_request, graph_error_body, not_found
 from .odata import compile_filter, normalize_params, parse_list_query
 from .paging import PageState, decode_token, encode_token, take_page
@@ -42,6 +42,8 @@ _DIAGNOSTIC = json.dumps(
         }
     }
 )
+# The first path segments the directory serves (servicePrincipals also as servicePrincipals(appId='...')).
+_DIRECTORY_ROOTS = frozenset({"users", "devices", "devicemanagement", "rolemanagement", "reports"})
 _NOUNS = {
     R.ALERTS.name: "alert",
     R.INCIDENTS.name: "incident",
@@ -140,9 +142,9 @@ class GraphApi:
             return self._batch(req)
         if lower[:1] == ["subscriptions"] and self.subscriptions is not None:
             return self.subscriptions.route(req, segments[1:])
-        if lower[:1] in (["users"], ["devices"]):
+        if lower and (lower[0] in _DIRECTORY_ROOTS or lower[0].startswith("serviceprincipals")):
             require_method(req, "GET")
-            return self._directory(req, lower[0], segments[1:])
+            return self._directory(req, segments)
         spec = R.BY_PATH.get("/".join(lower[:2])) if len(lower) >= 2 else None
         if spec is None:
             bad = (
@@ -186,18 +188,19 @@ class GraphApi:
             return lambda: self._incident_alerts(req, tenant, rest[0])
         raise not_found(f"Resource not found for the segment '{rest[-1]}'.")
 
-    def _directory(self, req: GraphRequest, collection: str, rest: list[str]) -> GraphResponse:
+    def _directory(self, req: GraphRequest, segments: list[str]) -> GraphResponse:
         tenant = self.tenants[req.token.tenant]
-        self._throttle(DIRECTORY, req)
+        self._throttle(Directory.family(segments), req)
         params = normalize_params(parse_qsl(req.query, keep_blank_values=True))
-        return GraphResponse(200, _json(directory_of(tenant).get(collection, rest, params)))
+        answer = directory_of(tenant).get(segments, params, req.headers, self.config.denied_permissions)
+        return GraphResponse(200, _json(answer))
 
     def _throttle(self, family: str, req: GraphRequest) -> None:
         wait = self.throttler.check(family, req.token.tenant, req.token.client_id)
         if wait is None:
             return
         headers = {}
-        if family in (R.SECURITY, DIRECTORY):  # Identity Protection sends no Retry-After (docs/graph-notes.md)
+        if family in (R.SECURITY, DIRECTORY, INTUNE):  # Identity Protection sends no Retry-After (docs/graph-notes.md)
             headers["Retry-After"] = f"{wait:.3f}".rstrip("0").rstrip(".")
         raise GraphError(429, "Please retry again later.", "TooManyRequests", headers)
 

@@ -53,6 +53,8 @@ class TenantState:
             evidence_kb=config.evidence_kb,
             extra_field_rate=config.extra_field_rate,
             alerts_per_incident=config.alerts_per_incident,
+            users=config.directory_users,
+            devices=config.directory_devices,
         )
         self.collections: dict[str, Collection] = {}
         self.incident_alerts: dict[str, list[str]] = {}

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 
-from .directory import DIRECTORY
+from .directory import DIRECTORY, INTUNE
 from .resources import IDENTITY, SECURITY
 
 # family -> (requests allowed, window seconds at scale 1.0, per app?)
@@ -23,6 +23,7 @@ LIMITS: dict[str, tuple[int, float, bool]] = {
     SECURITY: (150, 60.0, True),
     IDENTITY: (1, 1.0, False),
     DIRECTORY: (3500, 10.0, True),  # identity and access: resource units per app and tenant (1 per GET with $select)
+    INTUNE: (2000, 20.0, True),  # Intune devices (managedDevices): requests per app and tenant
 }
 
 

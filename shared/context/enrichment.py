@@ -20,11 +20,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from shared.graph.families import RateFamily
+from shared.context.lookups import BATCH_SIZE as BATCH_SIZE  # re-exported: the tests size batches with it
+from shared.context.lookups import Lookup, LookupStats, run_lookups
 from shared.process_cache import register
 
 if TYPE_CHECKING:
@@ -32,13 +33,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("graph_security_bridge.enrichment")
 
-BATCH_SIZE = 20  # Graph's $batch limit
-LOW_PRIORITY = {"x-ms-throttle-priority": "low"}
 USER_FIELDS = ("id", "userPrincipalName", "displayName", "accountEnabled", "userType", "department", "jobTitle",
                "createdDateTime", "onPremisesSyncEnabled")
 DEVICE_FIELDS = ("id", "deviceId", "displayName", "operatingSystem", "operatingSystemVersion", "trustType",
                  "isCompliant", "isManaged", "approximateLastSignInDateTime")
-TTL_SECONDS = {"user": 24 * 3600.0, "device": 6 * 3600.0}
+TTL_SECONDS = {"user": 24 * 3600.0, "device": 6 * 3600.0, "servicePrincipal": 24 * 3600.0}
 NOT_FOUND = object()  # cached answer for an entity the directory does not have
 
 
@@ -90,21 +89,11 @@ class ContextCache:
 
 
 @dataclass
-class EnrichmentStats:
+class EnrichmentStats(LookupStats):
     entities: int = 0  # distinct users and devices the run's alerts named
     cache_hits: int = 0
-    lookups: int = 0  # inner requests sent
-    batches: int = 0  # $batch calls
     not_found: int = 0
     failed: int = 0  # lookups that got no usable answer (throttled, forbidden, ...)
-    errors: list[str] = field(default_factory=list)  # the first few failures, for the operator
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def note_error(self, message: str) -> None:
-        if len(self.errors) < 5 and message not in self.errors:
-            self.errors.append(message)
 
 
 _process_cache = register(ContextCache())  # emptied with the other process caches (shared.runtime)
@@ -144,21 +133,10 @@ class Enricher:
                 self.stats.cache_hits += 1
             else:
                 todo.append(entity)
-        for start in range(0, len(todo), BATCH_SIZE):
-            chunk = todo[start:start + BATCH_SIZE]
-            requests = [{"id": str(i), "method": "GET", "url": lookup_url(kind, key), "headers": LOW_PRIORITY}
-                        for i, (kind, key) in enumerate(chunk)]
-            self.stats.batches += 1
-            self.stats.lookups += len(chunk)
-            try:
-                answers = self._client.batch(requests, family=RateFamily.DIRECTORY)
-            except Exception as exc:  # the whole batch failed: these entities stay unknown for this run
-                self.stats.failed += len(chunk)
-                self._failed.update(chunk)
-                self.stats.note_error(f"$batch: {exc}")
-                continue
-            for (kind, key), answer in zip(chunk, answers, strict=True):
-                self._take(kind, key, answer)
+        answers = run_lookups(self._client, [Lookup((kind, key), lookup_url(kind, key)) for kind, key in todo],
+                              self.stats)
+        for kind, key in todo:
+            self._take(kind, key, answers[(kind, key)])
 
     def _take(self, kind: str, key: str, answer: dict[str, Any]) -> None:
         status, body = answer.get("status"), answer.get("body")

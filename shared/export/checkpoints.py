@@ -115,6 +115,7 @@ class Checkpoint:
     last_error: dict[str, str] | None = None
     last_run: dict[str, Any] | None = None
     writer: str | None = None
+    context: dict[str, Any] | None = None  # context streams only: their state (shared/context/streams.py)
 
     def to_json(self) -> bytes:
         data = {
@@ -132,6 +133,8 @@ class Checkpoint:
             "writer": self.writer,
             "seen": self.seen.to_json(),
         }
+        if self.context is not None:
+            data["context"] = self.context
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
@@ -152,6 +155,7 @@ class Checkpoint:
             last_error=data.get("lastError"),
             last_run=data.get("lastRun"),
             writer=data.get("writer"),
+            context=data.get("context"),
         )
 
 

@@ -73,6 +73,7 @@ class RunSummary:
     crowded_timestamps: list[str] = field(default_factory=list)
     ocsf: dict[str, int] = field(default_factory=dict)  # with EXPORT_FORMATS=graph,ocsf: items, blobs, bytes, fallbacks
     enrichment: dict[str, Any] = field(default_factory=dict)  # with EXPORT_ENRICH=true (alerts): lookups, failures
+    context: dict[str, Any] = field(default_factory=dict)  # context streams: entities, lookups, denied permissions
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

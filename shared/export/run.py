@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.context.enrichment import Enricher
+from shared.context.streams import ContextRun, adopt
 from shared.export.checkpoints import Checkpoint, CheckpointStore, PassState, SeenVersions
 from shared.export.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
 from shared.export.sink import NameTaken, blob_name, partition_of, read_records, write_blob
@@ -89,6 +90,9 @@ class StreamRun:
 
     def execute(self) -> None:
         if not self.claim():
+            return
+        if self.stream.context:
+            self.run_context()
             return
         pass_state = self.begin_pass()
         resumed_link = pass_state.next_link
@@ -222,29 +226,7 @@ class StreamRun:
             summary.enrichment = self.enricher.stats.as_dict()
         self.lease.ensure()
         self.engine.hook("before_blob_write", summary)
-        versions = [v for _, v in keys if v]
-        name = self.name_of(checkpoint.seq)
-        written_bytes = 0
-        try:
-            written_bytes = write_blob(
-                self.engine.exports, name, fresh,
-                metadata={
-                    "stream": self.stream.name,
-                    "tenant": self.tenant,
-                    "record_count": str(len(fresh)),
-                    "min_version": min(versions) if versions else "",
-                    "max_version": max(versions) if versions else "",
-                    "seq": str(checkpoint.seq),
-                    "writer": self.run_id,
-                },
-                level=self.settings.gzip_level,
-            ).bytes
-        except NameTaken as taken:
-            if taken.writer != self.run_id:
-                # Only a run that claimed the checkpoint after this one can have written this name.
-                raise LeaseLost(f"another run took over {self.lease.name} and wrote {name}") from taken
-            # Our own earlier attempt (the SDK retried a create whose first answer was lost): it holds exactly
-            # these records.
+        name, written_bytes = self.create_blob(fresh, [v for _, v in keys if v])
         self.engine.hook("after_blob_write", summary)
         if self.engine.ocsf:
             self.write_ocsf_twin(name, fresh)
@@ -255,6 +237,34 @@ class StreamRun:
         summary.blobs += 1
         summary.items += len(fresh)
         summary.bytes += written_bytes
+
+    def create_blob(self, records: list[dict[str, Any]], versions: list[str]) -> tuple[str, int]:
+        """Create the checkpoint's next blob with `records`: its name and size (0 when an earlier attempt of this
+        run had created it). Raises LeaseLost when another run wrote the name."""
+        seq = self.checkpoint.seq
+        name = self.name_of(seq)
+        try:
+            written = write_blob(
+                self.engine.exports, name, records,
+                metadata={
+                    "stream": self.stream.name,
+                    "tenant": self.tenant,
+                    "record_count": str(len(records)),
+                    "min_version": min(versions) if versions else "",
+                    "max_version": max(versions) if versions else "",
+                    "seq": str(seq),
+                    "writer": self.run_id,
+                },
+                level=self.settings.gzip_level,
+            )
+        except NameTaken as taken:
+            if taken.writer != self.run_id:
+                # Only a run that claimed the checkpoint after this one can have written this name.
+                raise LeaseLost(f"another run took over {self.lease.name} and wrote {name}") from taken
+            # Our own earlier attempt (the SDK retried a create whose first answer was lost): it holds exactly
+            # these records.
+            return name, 0
+        return name, written.bytes
 
     def write_ocsf_twin(self, graph_blob: str, records: list[dict[str, Any]]) -> None:
         """The OCSF twin of the blob just written, create-only like it, before the checkpoint that records both
@@ -319,6 +329,41 @@ class StreamRun:
         checkpoint.writer = None
         self._save()
 
+    def run_context(self) -> None:
+        """A context stream's run (shared/context/streams.py), with this run's blob names, checkpoint and fence:
+        the same create-only writes and ETag-conditional saves as a Graph stream's."""
+        stream, summary, checkpoint = self.stream, self.summary, self.checkpoint
+        assert stream.context is not None
+
+        def write(records: list[dict[str, Any]]) -> int:
+            self.lease.ensure()
+            _, written = self.create_blob(records, [])
+            checkpoint.seq += 1
+            return written
+
+        def step(at: str) -> None:
+            summary.pages, summary.items = run.steps, run.items  # the hook sees where the run is
+            self.engine.hook(at, summary)
+
+        run = ContextRun(kind=stream.context, id_field=stream.id_field, tenant=self.tenant, checkpoint=checkpoint,
+                         enabled=self.settings.export_streams, exports=self.engine.exports,
+                         sources=self.engine.checkpoints, client=self.client, write=write, save=self._save,
+                         step=step, now=self.engine.now, out_of_time=lambda: self.engine.monotonic() >= self.deadline)
+        try:
+            run.run()
+        finally:
+            summary.items, summary.blobs, summary.bytes, summary.pages = run.items, run.blobs, run.bytes, run.steps
+            summary.duplicates = run.stats.unchanged
+            summary.context = run.stats.as_dict()
+            self._count_requests()
+        if not run.finished:
+            summary.status = "partial"
+        for permission, count in sorted(run.stats.denied.items()):
+            summary.notes.append(f"{permission} is not granted: {count} {stream.name} record(s) lack its fields "
+                                 "(listed in their `unavailable`)")
+        checkpoint.cursor = from_datetime(self.engine.now())
+        self.finish()
+
     def settle_next_name(self) -> None:
         """Make the checkpoint's next blob a recorded blob, whoever wrote it: adopt the blob an interrupted run left
         there (its versions count as written: keeping it loses nothing and deletes nothing), or, if the name is
@@ -337,9 +382,12 @@ class StreamRun:
             except NameTaken:
                 records = read_records(exports, name) or []  # it landed just now: adopt it
         if records is not None:
-            for record in records:
-                version = normalize_version(record.get(stream.cursor_field)) or ""
-                checkpoint.seen.add(SeenVersions.key(str(record.get(stream.id_field, "")), version), version)
+            if stream.context:
+                adopt(checkpoint, stream.id_field, records)  # its records are their entities' last versions
+            else:
+                for record in records:
+                    version = normalize_version(record.get(stream.cursor_field)) or ""
+                    checkpoint.seen.add(SeenVersions.key(str(record.get(stream.id_field, "")), version), version)
             log.warning("Adopted %s (%d records) left unrecorded by an interrupted run", name, len(records))
             if self.engine.ocsf and records:
                 try:

@@ -73,6 +73,9 @@ def parse_run_request(settings: Settings, stream: str, tenant: str | None, body:
         unknown = sorted(set(payload) - {"from", "to"})
         if unknown:
             raise Problem(400, "Unknown fields", f"unknown field(s): {', '.join(unknown)}; allowed: from, to")
+        if payload and STREAMS[name].context:
+            raise Problem(400, "No backfill of a context stream", f"'{name}' exports the context of the entities "
+                          "the other streams' blobs name: backfill those streams and it follows them")
         if payload:
             start = _parse_time("from", payload.get("from"))
             end = _parse_time("to", payload.get("to"))

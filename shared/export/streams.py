@@ -30,6 +30,9 @@ class Stream:
     # Whether Graph is known to take `$orderby=<cursor field> asc` here (incidents: documented; alerts_v2: reported
     # to work, docs/graph-notes.md). Sent only when a nextLink is missing, and dropped if Graph refuses it.
     orderable: bool = False
+    # A context stream (shared/context/streams.py): the context of the users, devices or service principals (this
+    # kind) that the other streams' exported records name; read from the directory, not from a Graph collection.
+    context: str = ""
 
 
 STREAMS: dict[str, Stream] = {
@@ -49,8 +52,20 @@ STREAMS: dict[str, Stream] = {
         Stream("servicePrincipalRiskDetections", "/identityProtection/servicePrincipalRiskDetections",
                "lastUpdatedDateTime", 500, RateFamily.IDENTITY_PROTECTION, False,
                permission="IdentityRiskEvent.Read.All", short_pages=True),
+        # Context streams: versioned by a hash of the record (contextVersion), keyed as alerts name the entity.
+        Stream("userContext", "", "contextVersion", 0, RateFamily.DIRECTORY, False, permission="User.Read.All",
+               context="user"),
+        Stream("deviceContext", "", "contextVersion", 0, RateFamily.DIRECTORY, False, id_field="deviceId",
+               permission="Device.Read.All", context="device"),
+        Stream("servicePrincipalContext", "", "contextVersion", 0, RateFamily.DIRECTORY, False, id_field="appId",
+               permission="Application.Read.All", context="servicePrincipal"),
     )
 }
 
-# The families that have export streams (DIRECTORY serves only enrichment): one timer and one work item per tenant each.
+# The streams that export a Graph collection (the others are context streams).
+GRAPH_STREAMS: tuple[str, ...] = tuple(name for name, stream in STREAMS.items() if not stream.context)
+CONTEXT_STREAMS: tuple[str, ...] = tuple(name for name, stream in STREAMS.items() if stream.context)
+
+# The families that have export streams (DIRECTORY: the context streams, on the identity-and-access budget): one timer
+# and one work item per tenant each.
 EXPORT_FAMILIES: tuple[RateFamily, ...] = tuple(dict.fromkeys(stream.family for stream in STREAMS.values()))

@@ -19,7 +19,7 @@ from shared.export import streams as stream_table
 from shared.export.checkpoints import CheckpointStore
 from shared.export.engine import ExportEngine, RunSummary, StepHook
 
-STREAM_NAMES = tuple(stream_table.STREAMS)
+STREAM_NAMES = stream_table.GRAPH_STREAMS  # the default EXPORT_STREAMS: the context streams are off
 
 
 @pytest.fixture(params=tuple(PROFILES))

@@ -11,7 +11,7 @@ import pytest
 from local.export_check import read_export
 from local.ocsf_check import ocsf_problems, read_ocsf
 from shared.export.engine import ExportEngine, RunSummary, StepHook
-from shared.export.streams import STREAMS
+from shared.export.streams import GRAPH_STREAMS
 from shared.ocsf.output import OCSF_PREFIX
 from shared.ocsf.render import MAPPINGS
 from tests.integration.test_export import SimulatedCrash, assert_exactly_once, settle
@@ -34,7 +34,7 @@ def test_full_export_every_ocsf_event_validates_beside_an_unchanged_graph_layout
     summaries = {s.stream: s for s in engine.run_all()}
     assert all(s.status == "ok" for s in summaries.values()), summaries
     validated = 0
-    for stream in STREAMS:
+    for stream in GRAPH_STREAMS:
         assert_exactly_once(engine, sim, stream, tenant)  # the graph output keeps its contract
         if stream not in MAPPINGS:
             assert read_ocsf(engine.exports, stream, tenant).blobs == 0 and summaries[stream].ocsf == {}
@@ -47,7 +47,7 @@ def test_full_export_every_ocsf_event_validates_beside_an_unchanged_graph_layout
     assert validated >= 1200 + 100 + 40
     # The graph layout is byte-for-byte what it was: the OCSF output lives only under ocsf/.
     names = [b.name for b in engine.exports.list_blobs()]
-    assert {n.split("/")[0] for n in names} == set(STREAMS) | {OCSF_PREFIX.rstrip("/")}
+    assert {n.split("/")[0] for n in names} == set(GRAPH_STREAMS) | {OCSF_PREFIX.rstrip("/")}
     twin = next(engine.exports.list_blobs(name_starts_with=f"{OCSF_PREFIX}alerts/", include=["metadata"]))
     assert twin.metadata["format"] == "ocsf" and twin.metadata["class_uid"] == "2004"
     assert twin.metadata["graph_blob"] == twin.name.removeprefix(OCSF_PREFIX)

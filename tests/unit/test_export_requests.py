@@ -77,3 +77,11 @@ def test_deeply_nested_json_is_a_400(settings, body):
 def test_a_time_outside_what_utc_can_hold_is_a_400(settings, moment):
     caught = problem(settings, body=f'{{"from": "{moment}", "to": "2026-11-01T00:00:00Z"}}'.encode())
     assert caught.status == 400 and "out of range" in caught.detail
+
+
+def test_a_context_stream_runs_but_has_no_backfill():
+    settings = load_settings({"GRAPH_TENANT_IDS": TENANT, "BRIDGE_STORAGE": "x",
+                              "EXPORT_STREAMS": "alerts,userContext"})
+    assert parse_run_request(settings, "usercontext", None, b"", now=NOW).stream == "userContext"
+    refused = problem(settings, "userContext", body=b'{"from":"2026-11-01T00:00:00Z","to":"2026-11-02T00:00:00Z"}')
+    assert refused.status == 400 and "backfill those streams" in refused.detail

@@ -385,7 +385,7 @@ def test_graph_permissions_match_the_script():
     main = INFRA / "main.bicep"
     script = GRANT_SCRIPT.read_text(encoding="utf-8")
     for bicep_var, script_var in (("graphReadRoles", "READ_ROLES"), ("graphWriteRoles", "WRITE_ROLES"),
-                                  ("graphWebhookRoles", "WEBHOOK_ROLES")):
+                                  ("graphWebhookRoles", "WEBHOOK_ROLES"), ("graphContextRoles", "CONTEXT_ROLES")):
         match = re.search(rf"readonly {script_var}=\(([^)]*)\)", script)
         assert match, f"{script_var} not found in {GRANT_SCRIPT.name}"
         assert string_array_variable(main, bicep_var) == match.group(1).split(), bicep_var
@@ -395,6 +395,11 @@ def test_graph_permissions_match_the_script():
         "IdentityRiskyUser.ReadWrite.All", "IdentityRiskyServicePrincipal.ReadWrite.All",
     }
     assert not any("ReadWrite" in role for role in string_array_variable(main, "graphReadRoles"))
+    # The context streams' permissions: read-only, one per lookup (shared/context/entities.py names them).
+    from shared.context.entities import KINDS
+
+    needed = {part.permission for kind in KINDS.values() for part in kind.parts("x")}
+    assert set(string_array_variable(main, "graphContextRoles")) == needed
 
 
 def test_grant_script_is_valid_bash():
@@ -844,7 +849,9 @@ case "$args" in
     for role in SecurityAlert.Read.All SecurityIncident.Read.All IdentityRiskEvent.Read.All \
                 IdentityRiskyUser.Read.All IdentityRiskyServicePrincipal.Read.All SecurityAlert.ReadWrite.All \
                 SecurityIncident.ReadWrite.All IdentityRiskyUser.ReadWrite.All \
-                IdentityRiskyServicePrincipal.ReadWrite.All SecurityEvents.ReadWrite.All; do
+                IdentityRiskyServicePrincipal.ReadWrite.All SecurityEvents.ReadWrite.All User.Read.All \
+                Device.Read.All DeviceManagementManagedDevices.Read.All RoleManagement.Read.Directory \
+                AuditLog.Read.All Application.Read.All; do
       i=$((i + 1)); printf '%s\trole-%s\n' "$role" "$i"
     done ;;
   *"--method get"*"appRoleAssignments"*)
