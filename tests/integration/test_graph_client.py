@@ -8,6 +8,7 @@ import time
 import pytest
 
 from shared.graph.client import GraphClient, GraphError
+from shared.graph.errors import UntrustedLink
 from shared.graph.families import RateFamily
 from shared.graph.pacing import RateBudgets
 
@@ -141,7 +142,7 @@ def test_paging_2500_items_loses_and_repeats_nothing(make_sim, app_settings):
 def test_next_link_to_another_host_is_refused(make_sim, app_settings):
     sim = make_sim(alerts=1)
     client = client_for(app_settings(sim), sim)
-    with pytest.raises(GraphError, match="UntrustedLink"):
+    with pytest.raises(UntrustedLink, match="evil.example"):
         list(client.iter_pages("/security/alerts_v2", start_url="https://evil.example/v1.0/security/alerts_v2"))
 
 
