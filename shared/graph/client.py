@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+# Re-exported: callers catch these from the client.
 from shared.graph.errors import DeadlineReached as DeadlineReached
 from shared.graph.errors import GraphError as GraphError
 from shared.graph.errors import (

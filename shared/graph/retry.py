@@ -14,6 +14,8 @@ sending, sleeping, pacing and token renewal. The rules:
   end of any wait;
 - inside a $batch answer, each inner request answered 429, 503 or 504 goes again (they are throttled one by one),
   with those left out of the answer, after the longest wait among them.
+
+The Graph facts behind these rules, with their sources: docs/graph-notes.md, "Throttling".
 """
 
 from __future__ import annotations
