@@ -164,7 +164,6 @@ class GraphClient:
             read_timeout = self.settings.timeout_seconds
             if deadline is not None:
                 read_timeout = max(1.0, min(read_timeout, deadline - time.monotonic()))
-            self.stats.add(requests=1)
             failure: GraphFailure
             try:
                 response = self._send_once(method, url, params, json_body, client_request_id, read_timeout)
@@ -322,6 +321,7 @@ class GraphClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(json_body, separators=(",", ":")).encode()
+        self.stats.add(requests=1)
         try:
             response = self._session.request(
                 method, url, params=params, data=data, headers=headers,

@@ -6,8 +6,8 @@ sending, sleeping, pacing and token renewal. The rules:
 
 - what failed decides whether to go again: a request that never reached Graph always may; one whose answer was
   lost only if it is idempotent (a repeated comment would be a second comment); an answered 429, 500, 502, 503 or
-  504 may, but a POST only after 429 or 503, which say Graph did not act on it; a 401 goes again once, with a new
-  token; anything else is final;
+  504 may, but a POST only after 429 or 503, which we read as Graph not having acted on it; a 401 goes again
+  once, with a new token; anything else is final;
 - Graph's Retry-After is honoured (fractional seconds included); without one, exponential back-off with jitter
   (Identity Protection sends none);
 - GRAPH_MAX_ATTEMPTS caps the attempts, GRAPH_MAX_RETRY_WAIT_SECONDS the total wait, and a caller's deadline the
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Answers that say Graph did not act on the request, so even a POST may go again.
+# Answers we read as Graph not having acted on the request (docs/graph-notes.md), so even a POST may go again.
 NOT_ACTED_STATUSES = frozenset({429, 503})
 # Inner $batch answers whose request goes again: Graph throttled, or could not serve, that one request.
 BATCH_RETRY_STATUSES = frozenset({429, 503, 504})
