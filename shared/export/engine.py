@@ -37,7 +37,6 @@ from shared.export.paging import MAX_SKIP, Page, advance, query_params, start_pa
 from shared.export.sink import NameTaken, blob_name, partition_of, read_records, write_blob
 from shared.export.streams import STREAMS, Stream
 from shared.graph.client import GraphClient, GraphError
-from shared.graph.errors import GraphFailure
 from shared.graph.query_options import RefusedOptions, send_adapting
 from shared.graph.versions import from_datetime, normalize_version, shift, to_datetime
 from shared.ocsf.output import OcsfOutput
@@ -546,8 +545,6 @@ def describe_error(exc: BaseException, stream: Stream) -> str:
                     "(or the tenant lacks the licence this API needs)")
         if exc.status == 401:
             return f"{exc} - Graph refused the token: check the identity and GRAPH_CLOUD"
-        return str(exc)
-    if isinstance(exc, GraphFailure):  # not answered, or refused here: its text says which
         return str(exc)
     if isinstance(exc, CheckpointConflict | LeaseLost):
         # Fenced: anything this run wrote after losing the lease was refused or is adopted by the new owner.
