@@ -2,7 +2,8 @@
 
 404 stays 404; 403 names the Graph application permission the app's identity lacks; 429 passes Retry-After on
 (Identity Protection sends none: a default is given); Graph's request id is always included so support can trace
-the call. A 401 from Graph is the app's own credential problem, so the caller gets 502, not 401.
+the call. A 401 from Graph is the app's own credential problem, so the caller gets 502, not 401. A call Graph never
+answered says which it was: never sent (502), timed out (504), or sent with its answer lost (502, outcome unknown).
 """
 
 from __future__ import annotations
@@ -13,42 +14,49 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from shared.graph.client import GraphError
+from shared.graph.errors import GraphError, GraphFailure, GraphTransportError, RequestNotSent
 from shared.problems import Problem
 
 log = logging.getLogger("graph_security_bridge.actions")
 
 DEFAULT_RETRY_AFTER_SECONDS = 10
 STORAGE_RETRY_AFTER_SECONDS = 30
-TIMEOUT_CODES = frozenset({"ReadTimeout", "ConnectTimeout", "Timeout"})
 
 
-def graph_extra(error: GraphError) -> dict[str, Any]:
-    extra: dict[str, Any] = {"graphStatus": error.status, "graphCode": error.code}
+def graph_extra(error: GraphFailure) -> dict[str, Any]:
+    """What Graph said, for the problem body: `graphStatus` and `graphRequestId` only where Graph answered."""
+    extra: dict[str, Any] = {"graphCode": error.code}
+    if isinstance(error, GraphError):
+        extra["graphStatus"] = error.status
     if error.message:
         extra["graphMessage"] = error.message[:500]
-    if error.request_id:
+    if isinstance(error, GraphError) and error.request_id:
         extra["graphRequestId"] = error.request_id
     if error.client_request_id:
         extra["graphClientRequestId"] = error.client_request_id
     return extra
 
 
-def _trace(error: GraphError) -> str:
-    if error.request_id:
+def _trace(error: GraphFailure) -> str:
+    if isinstance(error, GraphError) and error.request_id:
         return f" (Graph request id {error.request_id})"
     if error.client_request_id:
         return f" (client request id {error.client_request_id})"
     return ""
 
 
-def graph_problem(error: GraphError, *, target: str, permission: str, or_permission: str = "") -> Problem:
-    """A Problem for a Graph error. `target` names what was addressed ("alert 123", "risky users"); `permission`
+def graph_problem(error: GraphFailure, *, target: str, permission: str, or_permission: str = "") -> Problem:
+    """A Problem for a failed Graph call. `target` names what was addressed ("alert 123", "risky users"); `permission`
     is the Graph application permission the call needs (`requiredPermission`, one name a program can use), and
     `or_permission` a broader one that also serves."""
     extra = graph_extra(error)
     trace = _trace(error)
+    if isinstance(error, GraphTransportError):
+        return _transport_problem(error, target, extra, trace)
     said = f" Graph said: {error.code}: {error.message}" if error.message else f" Graph said: {error.code}."
+    if not isinstance(error, GraphError):  # refused on our side before sending (an untrusted link)
+        return Problem(502, "Microsoft Graph failed", f"The call for {target} failed: {error.code}: {error.message}"
+                       f"{trace}", **extra)
     status = error.status
     if status == 404:
         return Problem(404, "Not found", f"Microsoft Graph has no {target} in this tenant.{trace}", **extra)
@@ -74,18 +82,6 @@ def graph_problem(error: GraphError, *, target: str, permission: str, or_permiss
             f"Graph is throttling this app for {target}; retry after {seconds} seconds.{trace}",
             headers={"Retry-After": str(seconds)}, **extra,
         )
-    if status == 0:
-        if error.code in TIMEOUT_CODES:
-            return Problem(504, "Microsoft Graph did not answer in time",
-                           f"The call for {target} timed out; it is safe to retry.{trace}", **extra)
-        if not error.reached_graph:
-            return Problem(502, "Microsoft Graph could not be reached",
-                           f"The call for {target} failed before it reached Graph ({error.code}).{trace}", **extra)
-        # The request went out and its answer was lost or cut short: Graph may well have acted on it.
-        return Problem(502, "Outcome unknown",
-                       f"The call for {target} reached Graph but its answer was lost or cut short ({error.code}), so "
-                       f"whether Graph applied it is unknown. Check before repeating it, or repeat it with the same "
-                       f"Idempotency-Key.{trace}", outcomeUnknown=True, **extra)
     if status == 503:
         headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))} if error.retry_after else {}
         return Problem(503, "Microsoft Graph is unavailable", f"Graph is temporarily unavailable for {target}; "
@@ -97,6 +93,20 @@ def graph_problem(error: GraphError, *, target: str, permission: str, or_permiss
     # Other 4xx (400, 409, 412, 422, ...): Graph refused what was asked; the caller can fix it.
     return Problem(status, "Microsoft Graph refused the request", f"Graph refused the request for {target}.{said}"
                    f"{trace}", **extra)
+
+
+def _transport_problem(error: GraphTransportError, target: str, extra: dict[str, Any], trace: str) -> Problem:
+    if error.timed_out:
+        return Problem(504, "Microsoft Graph did not answer in time",
+                       f"The call for {target} timed out; it is safe to retry.{trace}", **extra)
+    if isinstance(error, RequestNotSent):
+        return Problem(502, "Microsoft Graph could not be reached",
+                       f"The call for {target} failed before it reached Graph ({error.code}).{trace}", **extra)
+    # The request went out and its answer was lost or cut short: Graph may well have acted on it.
+    return Problem(502, "Outcome unknown",
+                   f"The call for {target} reached Graph but its answer was lost or cut short ({error.code}), so "
+                   f"whether Graph applied it is unknown. Check before repeating it, or repeat it with the same "
+                   f"Idempotency-Key.{trace}", outcomeUnknown=True, **extra)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from shared.problems import Problem
 from shared.process_cache import ProcessCache
 
 if TYPE_CHECKING:
-    from shared.graph.client import GraphClient, GraphError, GraphResponse
+    from shared.graph.client import GraphClient, GraphResponse
     from shared.settings import Settings
 
 log = logging.getLogger("graph_security_bridge.actions")
@@ -85,13 +85,13 @@ class Context:
     def graph(self, method: str, path: str, *, target: str, permission: str, or_permission: str = "",
               json_body: Any = None, family: RateFamily = RateFamily.SECURITY,
               idempotent: bool | None = None, params: dict[str, str] | None = None) -> GraphResponse:
-        from shared.graph.client import GraphError
+        from shared.graph.errors import GraphFailure
 
         tenant = self.tenant  # validated before any call
         try:
             return self.client.request(method, path, params=params, json_body=json_body, family=family,
                                        idempotent=idempotent)
-        except GraphError as exc:
+        except GraphFailure as exc:
             log.info("Graph error for %s in tenant %s: %s", target, tenant, exc)
             raise graph_problem(exc, target=target, permission=permission, or_permission=or_permission) from None
 
@@ -135,23 +135,6 @@ def _same(field_name: str, current: object, wanted: object) -> bool:
     if field_name in ("status", "classification", "determination"):
         return isinstance(current, str) and isinstance(wanted, str) and current.lower() == wanted.lower()
     return current == wanted
-
-
-def _error_of_answer(status: int, answer: dict[str, Any]) -> GraphError:
-    """A GraphError for one inner $batch response."""
-    from shared.graph.client import GraphError, parse_retry_after
-
-    body = answer.get("body")
-    code, message, inner = str(status), "", {}  # type: str, str, dict[str, Any]
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        code = str(body["error"].get("code") or status)
-        message = str(body["error"].get("message") or "")
-        inner = body["error"].get("innerError") if isinstance(body["error"].get("innerError"), dict) else {}
-    headers = {str(k).lower(): str(val) for k, val in (answer.get("headers") or {}).items()}
-    # Inner responses may carry Graph's request id only in the error body's innerError.
-    return GraphError(status, code, message, request_id=headers.get("request-id") or str(inner.get("request-id") or ""),
-                      client_request_id=headers.get("client-request-id") or str(inner.get("client-request-id") or ""),
-                      retry_after=parse_retry_after(headers.get("retry-after")))
 
 
 class ChunkDeadline:
@@ -278,7 +261,7 @@ def _update(ctx: Context, kind: str, param: str, base: str) -> Answer:
 
 def _comment(ctx: Context, kind: str, param: str, base: str) -> Answer:
     from shared.actions.idempotency import IdempotencyStore, fingerprint
-    from shared.graph.client import GraphError
+    from shared.graph.errors import GraphError, GraphFailure, RequestNotSent
 
     item_id = validation.entity_id(ctx.call.route_params.get(param), kind)
     text = validation.comment(validation.json_object(ctx.call, v.MAX_BODY_BYTES))
@@ -309,10 +292,11 @@ def _comment(ctx: Context, kind: str, param: str, base: str) -> Answer:
         response = ctx.client.request("POST", _path(base, item_id, "comments"), idempotent=False,
                                       json_body={"@odata.type": COMMENT_TYPE, "comment": text},
                                       family=RateFamily.SECURITY)
-    except GraphError as exc:
+    except GraphFailure as exc:
         if store is not None and claim is not None:
-            if 400 <= exc.status < 500 and exc.status != 408:
-                store.release(claim)  # Graph refused it: nothing was added
+            refused = isinstance(exc, GraphError) and 400 <= exc.status < 500 and exc.status != 408
+            if refused or isinstance(exc, RequestNotSent):
+                store.release(claim)  # Graph refused it, or never got it: nothing was added
             else:
                 store.uncertain(claim, str(exc))
         log.info("Graph error for %s in tenant %s: %s", target, tenant, exc)
@@ -343,7 +327,7 @@ def bulk_request(ctx: Context, limit: int) -> tuple[list[str], dict[str, Any]]:
 
 
 def bulk_update_alerts(ctx: Context) -> Answer:
-    from shared.graph.client import DeadlineReached, GraphError
+    from shared.graph.errors import DeadlineReached, GraphFailure, error_of_answer
 
     ids, changes = bulk_request(ctx, ctx.settings.actions_max_bulk_ids)
     permission = PERMISSION[("alert", "write")]
@@ -367,7 +351,7 @@ def bulk_update_alerts(ctx: Context) -> Answer:
         except DeadlineReached:
             results.update((item_id, _not_attempted(item_id)) for item_id in chunk)
             continue
-        except GraphError as exc:
+        except GraphFailure as exc:
             problem = graph_problem(exc, target="the alerts of this batch", permission=permission)
             for item_id in chunk:
                 results[item_id] = _failure(item_id, problem)
@@ -386,8 +370,8 @@ def bulk_update_alerts(ctx: Context) -> Answer:
                     note="bulk update: the values before the change are not read",
                 ))
             else:
-                problem = graph_problem(_error_of_answer(status, answer), target=f"alert {item_id}",
-                                        permission=permission)
+                error = error_of_answer(status, answer.get("body"), answer.get("headers"))
+                problem = graph_problem(error, target=f"alert {item_id}", permission=permission)
                 results[item_id] = _failure(item_id, problem, "notFound" if status == 404 else "failed")
         ctx.audit(lines)
     return summarize([results[item_id] for item_id in ids], "updated", "alerts")
@@ -412,7 +396,7 @@ def risky_request(ctx: Context, spec: RiskyAction, limit: int) -> list[str]:
 
 
 def _risky(ctx: Context, spec: RiskyAction) -> Answer:
-    from shared.graph.client import DeadlineReached, GraphError
+    from shared.graph.errors import DeadlineReached, GraphFailure
 
     ids = risky_request(ctx, spec, ctx.settings.actions_max_bulk_ids)
     permission = PERMISSION[(spec.kind, "write")]
@@ -433,7 +417,7 @@ def _risky(ctx: Context, spec: RiskyAction) -> Answer:
         except DeadlineReached:
             results += [_not_attempted(i) for i in chunk]
             continue
-        except GraphError as exc:
+        except GraphFailure as exc:
             problem = graph_problem(exc, target=f"{spec.what}s", permission=permission)
             results += [_failure(i, problem) for i in chunk]
             continue

@@ -1,11 +1,11 @@
 """The one way every Microsoft Graph call goes.
 
 Token from azure-identity for the cloud's `/.default` scope; a pooled `requests` session with timeouts; pacing per
-tenant and API family; retries for 429 (honouring `Retry-After`, fractional seconds included, and exponential
-back-off with full jitter where Graph sends none, as Identity Protection does), 500/502/503/504, timeouts, resets and
-truncated bodies, capped in attempts and in total wait; paging by `@odata.nextLink`, followed verbatim and only to
-the Graph host (it carries our bearer token); `Prefer: include-unknown-enum-members` and a `client-request-id` on
-every call; Graph's request id in every error.
+tenant and API family (shared.graph.pacing); after a failure, what the retry policy decides (shared.graph.retry:
+429 and 5xx with Graph's `Retry-After` or back-off, lost answers, a refused token once, inner $batch throttling,
+capped in attempts and in total wait); failures raised typed (shared.graph.errors: answered, not sent, no answer);
+paging by `@odata.nextLink`, followed verbatim and only to the Graph host (it carries our bearer token);
+`Prefer: include-unknown-enum-members` and a `client-request-id` on every call; Graph's request id in every error.
 """
 
 from __future__ import annotations
@@ -24,9 +24,21 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+# Re-exported: callers catch these from the client.
+from shared.graph.errors import DeadlineReached as DeadlineReached
+from shared.graph.errors import GraphError as GraphError
+from shared.graph.errors import (
+    GraphFailure,
+    GraphTransportError,
+    NoAnswer,
+    RequestNotSent,
+    UntrustedLink,
+    error_of_answer,
+    transport_failure,
+)
 from shared.graph.families import RateFamily, family_of_path
 from shared.graph.pacing import RateBudgets, shared_budgets
-from shared.redact import redact_url_secrets
+from shared.graph.retry import GiveUp, Retry, RetryPolicy, RetryState, StopReason
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -35,54 +47,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("graph_security_bridge.graph")
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 CONNECT_TIMEOUT_SECONDS = 10.0
-BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 60.0
 USER_AGENT = "graph-security-bridge/0.1"
 MAX_BATCH_REQUESTS = 20
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "PATCH", "DELETE"})
 DIRECTORY_REQUESTS_PER_10_SECONDS = 3000
-
-
-class GraphError(Exception):
-    """Graph answered with an error (after retries, where the status is retryable) or could not be reached."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        method: str = "",
-        path: str = "",
-        request_id: str = "",
-        client_request_id: str = "",
-        retry_after: float | None = None,
-        reached_graph: bool = True,
-    ) -> None:
-        """`reached_graph`: False only when the request certainly never reached Graph (no connection was made); a
-        status 0 error with True means the request went out and its answer was lost or cut short, so whether Graph
-        acted on it is unknown."""
-        message = redact_url_secrets(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.method = method
-        self.path = path
-        self.request_id = request_id
-        self.client_request_id = client_request_id
-        self.retry_after = retry_after
-        self.reached_graph = reached_graph
-        where = f"{method} {path}".strip()
-        super().__init__(
-            f"Graph {status} {code}: {message}" + (f" ({where})" if where else "")
-            + (f" [request-id {request_id}]" if request_id else "")
-        )
-
-
-class DeadlineReached(Exception):
-    """The caller's deadline came before Graph could be asked (no pacing slot in time): nothing was sent."""
 
 
 @dataclass
@@ -114,24 +83,6 @@ class CallStats:
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: Graph sends seconds, possibly fractional ("2.128")."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # An HTTP-date is allowed by RFC 9110 but Graph does not send one; back off instead.
-    return seconds if seconds >= 0 else None
-
-
-def _error_from_body(status: int, body: Any) -> tuple[str, str]:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        return str(error.get("code") or status), str(error.get("message") or "")
-    return str(status), ""
 
 
 class GraphClient:
@@ -167,7 +118,7 @@ class GraphClient:
             }
         )
         self._sleep = sleep
-        self._rng = rng or random.Random()
+        self.retry_policy = RetryPolicy.from_settings(settings, rng)
         self.stats = CallStats()
 
     # --- public API
@@ -184,14 +135,15 @@ class GraphClient:
         slots: int = 1,
         deadline: float | None = None,
     ) -> GraphResponse:
-        """One Graph call with pacing and retries. `path_or_url` is a path under /v1.0 or a nextLink.
+        """One Graph call with pacing and retries (shared.graph.retry). `path_or_url` is a path under /v1.0 or a
+        nextLink.
 
-        A POST is retried only where Graph cannot have acted on it (429, 503, a failed connect), unless the caller
-        says it is idempotent: a repeated comment would be a second comment.
+        A POST is sent again only where Graph cannot have acted on it (429, 503, a failed connect), unless the
+        caller says it is idempotent: a repeated comment would be a second comment.
 
         `deadline` (a time.monotonic() value) bounds the whole call for a caller that must answer in time: no
         pacing wait, retry wait or read goes past it. DeadlineReached when the first attempt could not even start;
-        after that, the last error.
+        after that, the last failure. Raises GraphError (answered), RequestNotSent or NoAnswer (shared.graph.errors).
         """
         url = self._url(path_or_url)
         path = urlsplit(url).path
@@ -200,54 +152,54 @@ class GraphClient:
             idempotent = method.upper() != "POST"
         pacer = self._budgets.pacer(self.tenant_id, family.value)
         client_request_id = str(uuid.uuid4())
-        waited = 0.0
-        attempt = 0
-        error: GraphError | None = None
-        renewed = False
+        state = RetryState(idempotent=idempotent, deadline=deadline, may_renew_token=self._renewable)
         while True:
-            attempt += 1
             waited_for_slot = pacer.acquire(slots, not_after=deadline)
             if waited_for_slot is None:
-                if error is not None:
-                    raise error
+                if state.last_failure is not None:
+                    raise state.last_failure
                 raise DeadlineReached(f"no Graph request slot before the deadline for {method} {path}")
             if waited_for_slot:
                 self.stats.add(waited_seconds=waited_for_slot)
             read_timeout = self.settings.timeout_seconds
             if deadline is not None:
                 read_timeout = max(1.0, min(read_timeout, deadline - time.monotonic()))
-            outcome = self._send_once(method, url, params, json_body, client_request_id, read_timeout)
-            self.stats.add(requests=1)
-            if isinstance(outcome, GraphResponse) and outcome.status < 400:
-                if outcome.status == 206:
-                    log.warning("Graph answered 206 Partial Content for %s %s: %s (request-id %s)", method, path,
-                                outcome.headers.get("Warning", ""), outcome.request_id)
-                return outcome
-            retry_after, error = self._classify(outcome, method, path, client_request_id, idempotent, attempt)
-            if error.status == 401 and not renewed and self._renewable:
-                # Graph refused the token before acting on anything (so even a POST may go again): once per call,
-                # with a newly acquired token. A second 401 is final.
+            failure: GraphFailure
+            try:
+                response = self._send_once(method, url, params, json_body, client_request_id, read_timeout)
+            except GraphTransportError as lost:
+                failure = lost
+            else:
+                if response.status < 400:
+                    if response.status == 206:
+                        log.warning("Graph answered 206 Partial Content for %s %s: %s (request-id %s)", method, path,
+                                    response.headers.get("Warning", ""), response.request_id)
+                    return response
+                failure = error_of_answer(response.status, response.body, response.headers, method=method,
+                                          path=path, client_request_id=client_request_id)
+                log.warning("Graph %s %s answered %d %s (request-id %s, client-request-id %s)", method, path,
+                            response.status, failure.code, failure.request_id, client_request_id)
+                if response.status == 429:
+                    self.stats.add(throttled=1)
+            decision = self.retry_policy.decide(state, failure)
+            if decision.hold_seconds is not None:
+                # Everyone in this process using the same tenant and family backs off, not just this call.
+                pacer.hold_until(time.monotonic() + decision.hold_seconds)
+            if isinstance(decision, GiveUp):
+                if decision.reason is not StopReason.NOT_RETRYABLE:
+                    log.error("Giving up on %s %s after %d attempts and %.1f s of waiting (%s): %s", method, path,
+                              state.attempts, state.waited, decision.reason.value, failure)
+                raise failure
+            if decision.renew_token:
                 from shared.graph.credentials import renewed_credential
 
-                renewed = True
                 self._credential = renewed_credential(self.settings, self.tenant_id, self._credential)
                 log.warning("Graph refused the token for %s %s; retrying once with a new token", method, path)
                 continue
-            if retry_after is None:
-                raise error
-            if error.status == 429:
-                self.stats.add(throttled=1)
-                # Everyone in this process using the same tenant and family backs off, not just this call.
-                pacer.hold_until(time.monotonic() + retry_after)
-            if (attempt >= self.settings.max_attempts or waited + retry_after > self.settings.max_retry_wait_seconds
-                    or (deadline is not None and time.monotonic() + retry_after > deadline)):
-                log.error("Giving up on %s %s after %d attempts and %.1f s of waiting: %s", method, path, attempt,
-                          waited, error)
-                raise error
-            log.info("Retrying %s %s in %.2f s (attempt %d): %s", method, path, retry_after, attempt, error)
-            self.stats.add(retries=1, waited_seconds=retry_after)
-            waited += retry_after
-            self._sleep(retry_after)
+            log.info("Retrying %s %s in %.2f s (attempt %d): %s", method, path, decision.wait, state.attempts,
+                     failure)
+            self.stats.add(retries=1, waited_seconds=decision.wait)
+            self._sleep(decision.wait)
 
     def get(self, path_or_url: str, params: dict[str, str] | None = None) -> Any:
         return self.request("GET", path_or_url, params=params).body
@@ -283,7 +235,7 @@ class GraphClient:
         a request still throttled when the caps stop the retries (its Retry-After and request id are what the caller
         needs to tell its own caller when to come back). A retry that fails as a whole does not lose what earlier
         attempts got: the requests still pending get that failure as their answer.
-        DeadlineReached (nothing sent) or GraphError only when the first attempt fails as a whole.
+        DeadlineReached (nothing sent) or a GraphFailure only when the first attempt fails as a whole.
         """
         if not 1 <= len(requests_) <= MAX_BATCH_REQUESTS:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH_REQUESTS} requests")
@@ -292,33 +244,32 @@ class GraphClient:
         pending = {str(r["id"]): r for r in requests_}
         results: dict[str, dict[str, Any]] = {}
         last_answers: dict[str, dict[str, Any]] = {}  # Graph's latest answer to each pending request, if any
-        waited = 0.0
-        for attempt in range(1, self.settings.max_attempts + 1):
+        state = RetryState(idempotent=True, deadline=deadline)
+        while True:
             try:
                 response = self.request(
                     "POST", "/$batch", json_body={"requests": list(pending.values())}, family=family,
                     idempotent=True, slots=len(pending), deadline=deadline,
                 )
-            except (GraphError, DeadlineReached) as exc:
-                if attempt == 1:
+            except (GraphFailure, DeadlineReached) as exc:
+                if state.attempts == 0:
                     raise
-                failure = exc if isinstance(exc, GraphError) else GraphError(
-                    504, "DeadlineReached", "the request's time budget ended before this request could be sent again")
-                last_answers.update((request_id, _answer_of_error(request_id, failure)) for request_id in pending)
+                failure = exc if isinstance(exc, GraphFailure) else RequestNotSent(
+                    "DeadlineReached", "the request's time budget ended before this request could be sent again")
+                last_answers.update((request_id, _answer_of_failure(request_id, failure)) for request_id in pending)
                 break
             answers = (response.body or {}).get("responses", []) if isinstance(response.body, dict) else []
-            retry_waits: list[float] = []
+            retries: list[Retry] = []
             answered: set[str] = set()
             for answer in answers:
                 answer_id = str(answer.get("id"))
                 if answer_id not in pending:
                     continue
                 answered.add(answer_id)
-                status = _int_or_zero(answer.get("status"))
-                answer = {**answer, "status": status}
-                if status in (429, 503, 504) and attempt < self.settings.max_attempts:
-                    headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
-                    retry_waits.append(parse_retry_after(headers.get("retry-after")) or self._backoff(attempt))
+                answer = {**answer, "status": _int_or_zero(answer.get("status"))}
+                inner = self.retry_policy.decide_inner(state, answer)
+                if isinstance(inner, Retry):
+                    retries.append(inner)
                     last_answers[answer_id] = answer
                     continue
                 results[answer_id] = answer
@@ -327,20 +278,17 @@ class GraphClient:
                 last_answers.pop(request_id, None)
             if not pending:
                 break
-            if not retry_waits:  # Graph left some requests unanswered: retry them as a whole.
-                retry_waits.append(self._backoff(attempt))
-            wait = max(retry_waits)
-            if (waited + wait > self.settings.max_retry_wait_seconds
-                    or (deadline is not None and time.monotonic() + wait > deadline)):
+            decision = self.retry_policy.decide_batch(state, retries)
+            if isinstance(decision, GiveUp):
                 break
-            self.stats.add(throttled=1, retries=1, waited_seconds=wait)
-            self._budgets.pacer(self.tenant_id, family.value).hold_until(time.monotonic() + wait)
-            waited += wait
-            self._sleep(wait)
+            self.stats.add(throttled=1, retries=1, waited_seconds=decision.wait)
+            if decision.hold_seconds is not None:
+                self._budgets.pacer(self.tenant_id, family.value).hold_until(time.monotonic() + decision.hold_seconds)
+            self._sleep(decision.wait)
         for request_id in pending:  # still throttled or failing, or never answered, when the retries stopped
-            results[request_id] = last_answers.get(request_id) or _answer_of_error(request_id, GraphError(
-                504, "NoAnswerInBatch", "Graph's $batch answer did not include this request, which may or may not "
-                "have been applied; sending it again is safe"))
+            results[request_id] = last_answers.get(request_id) or _answer_of_failure(request_id, NoAnswer(
+                "NoAnswerInBatch", "Graph's $batch answer did not include this request, which may or may not have "
+                "been applied; sending it again is safe"))
         return [results[str(r["id"])] for r in requests_]
 
     # --- internals
@@ -350,7 +298,7 @@ class GraphClient:
             parts = urlsplit(path_or_url)
             if parts.netloc.lower() != self._host:
                 # A nextLink to another host would receive our bearer token.
-                raise GraphError(0, "UntrustedLink", f"refusing to follow a link to {parts.netloc}")
+                raise UntrustedLink("UntrustedLink", f"refusing to follow a link to {parts.netloc}")
             return path_or_url
         if not path_or_url.startswith("/"):
             path_or_url = "/" + path_or_url
@@ -359,7 +307,8 @@ class GraphClient:
     def _send_once(
         self, method: str, url: str, params: dict[str, str] | None, json_body: Any, client_request_id: str,
         read_timeout: float,
-    ) -> GraphResponse | BaseException:
+    ) -> GraphResponse:
+        """One attempt: Graph's answer, whatever its status, or a GraphTransportError when there is none."""
         token = self._credential.get_token(self.settings.graph_scope).token
         headers = {
             "Authorization": f"Bearer {token}",
@@ -372,6 +321,7 @@ class GraphClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(json_body, separators=(",", ":")).encode()
+        self.stats.add(requests=1)
         try:
             response = self._session.request(
                 method, url, params=params, data=data, headers=headers,
@@ -380,58 +330,29 @@ class GraphClient:
             content = response.content  # reads the whole body: a truncated one raises here
             body = json.loads(content) if content else None
         except (requests.RequestException, ValueError) as exc:
-            # ValueError: a body that is not JSON (cut short by a proxy or a reset mid-stream).
-            return exc
-        response_headers = {k: v for k, v in response.headers.items()}
+            raise transport_failure(exc, method=method, path=urlsplit(url).path,
+                                    client_request_id=client_request_id) from exc
         return GraphResponse(
             status=response.status_code,
             body=body,
-            headers=response_headers,
+            headers=dict(response.headers.items()),
             request_id=response.headers.get("request-id", ""),
         )
 
-    def _classify(
-        self,
-        outcome: GraphResponse | BaseException,
-        method: str,
-        path: str,
-        client_request_id: str,
-        idempotent: bool,
-        attempt: int,
-    ) -> tuple[float | None, GraphError]:
-        """(seconds to wait before retrying or None for no retry, the error to raise if we stop)."""
-        if isinstance(outcome, BaseException):
-            unsent = _failed_before_sending(outcome)
-            error = GraphError(0, type(outcome).__name__, str(outcome) or "no answer", method=method, path=path,
-                               client_request_id=client_request_id, reached_graph=not unsent)
-            if idempotent or unsent:
-                return self._backoff(attempt), error
-            return None, error
-        code, message = _error_from_body(outcome.status, outcome.body)
-        retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
-        error = GraphError(outcome.status, code, message, method=method, path=path, request_id=outcome.request_id,
-                           client_request_id=client_request_id, retry_after=retry_after)
-        log.warning("Graph %s %s answered %d %s (request-id %s, client-request-id %s)", method, path,
-                    outcome.status, code, outcome.request_id, client_request_id)
-        if outcome.status not in RETRYABLE_STATUSES:
-            return None, error
-        if not idempotent and outcome.status not in (429, 503):
-            return None, error
-        return (retry_after if retry_after is not None else self._backoff(attempt)), error
 
-    def _backoff(self, attempt: int) -> float:
-        """Exponential back-off with full jitter: uniform in [base, min(cap, base * 2**attempt)]."""
-        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** min(attempt, 16)))
-        return self._rng.uniform(BACKOFF_BASE_SECONDS / 2, ceiling)
-
-
-def _answer_of_error(request_id: str, error: GraphError) -> dict[str, Any]:
-    """An inner $batch answer standing for a failure that Graph did not report per request."""
-    headers = {"request-id": error.request_id} if error.request_id else {}
-    if error.retry_after is not None:
-        headers["Retry-After"] = f"{error.retry_after:g}"
-    return {"id": request_id, "status": error.status or 504, "headers": headers,
-            "body": {"error": {"code": error.code, "message": error.message}}}
+def _answer_of_failure(request_id: str, failure: GraphFailure) -> dict[str, Any]:
+    """An inner $batch answer standing for a failure that Graph did not report per request: a transport failure
+    stands as 504, Graph not answering in time."""
+    headers: dict[str, str] = {}
+    status = 504
+    if isinstance(failure, GraphError):
+        status = failure.status
+        if failure.request_id:
+            headers["request-id"] = failure.request_id
+        if failure.retry_after is not None:
+            headers["Retry-After"] = f"{failure.retry_after:g}"
+    return {"id": request_id, "status": status, "headers": headers,
+            "body": {"error": {"code": failure.code, "message": failure.message}}}
 
 
 def _int_or_zero(value: Any) -> int:
@@ -439,16 +360,6 @@ def _int_or_zero(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
-
-
-def _failed_before_sending(exc: BaseException) -> bool:
-    """True when the request never reached Graph (no connection), so even a POST is safe to send again."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
-
-    reason = exc.args[0] if exc.args else None
-    return isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError)
 
 
 def new_session(pool_size: int = 16) -> requests.Session:

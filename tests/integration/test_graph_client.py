@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
 import pytest
 
 from shared.graph.client import GraphClient, GraphError
+from shared.graph.errors import NoAnswer, RequestNotSent, UntrustedLink
 from shared.graph.families import RateFamily
 from shared.graph.pacing import RateBudgets
 
@@ -100,6 +102,58 @@ def test_transient_failures_are_retried(make_sim, app_settings, fault):
     assert client.stats.retries >= 2
 
 
+def graph_calls(sim, since: int, path: str) -> list:
+    return [r for r in sim.request_log[since:] if path in r.path]
+
+
+@pytest.mark.parametrize("fault", [{"reset_next": 1}, {"truncate_next": 1}])
+def test_a_post_whose_answer_is_lost_is_not_sent_again(make_sim, app_settings, fault):
+    # The comment may have been added: a second POST could add it twice, so the caller learns the outcome is unknown.
+    sim = make_sim(alerts=1)
+    alert_id = sim.alerts(sim.tenants[0])[0]["id"]
+    client = client_for(app_settings(sim), sim, sleep=lambda s: None)
+    client.get("/security/alerts_v2", {"$top": "1"})  # the token, fetched before the fault is set
+    sim.set_faults(path="/comments", **fault)
+    since = len(sim.request_log)
+    with pytest.raises(NoAnswer) as caught:
+        client.request("POST", f"/security/alerts_v2/{alert_id}/comments", idempotent=False,
+                       json_body={"@odata.type": "microsoft.graph.security.alertComment", "comment": "once"})
+    assert not caught.value.timed_out and caught.value.client_request_id
+    assert len(graph_calls(sim, since, "/comments")) == 1 and client.stats.retries == 0
+
+
+def test_a_late_answer_times_out_and_a_get_is_sent_again(make_sim, app_settings):
+    sim = make_sim(alerts=5)
+    client = client_for(app_settings(sim, GRAPH_TIMEOUT_SECONDS=1), sim, sleep=lambda s: None)
+    client.get("/security/alerts_v2", {"$top": "1"})
+    sim.set_faults(latency_ms=1500, times=1, path="alerts_v2")
+    assert len(client.get("/security/alerts_v2")["value"]) == 5
+    assert client.stats.retries == 1
+
+
+def test_answers_that_stay_late_end_as_a_timed_out_no_answer(make_sim, app_settings):
+    sim = make_sim(alerts=5)
+    client = client_for(app_settings(sim, GRAPH_TIMEOUT_SECONDS=1, GRAPH_MAX_ATTEMPTS=2), sim, sleep=lambda s: None)
+    client.get("/security/alerts_v2", {"$top": "1"})
+    sim.set_faults(latency_ms=1500, path="alerts_v2")
+    with pytest.raises(NoAnswer) as caught:
+        client.get("/security/alerts_v2")
+    assert caught.value.timed_out and caught.value.code == "ReadTimeout"
+    assert client.stats.requests == 3 and client.stats.retries == 1  # the first call, then two attempts
+
+
+def test_a_post_that_never_reached_graph_is_sent_again(make_sim, app_settings):
+    # Nothing listens where Graph should be: each connect is refused, so even a POST may go again, up to the cap.
+    sim = make_sim(alerts=1)
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        nowhere = f"https://127.0.0.1:{closed.getsockname()[1]}"
+    client = client_for(app_settings(sim, GRAPH_ENDPOINT=nowhere, GRAPH_MAX_ATTEMPTS=3), sim, sleep=lambda s: None)
+    with pytest.raises(RequestNotSent) as caught:
+        client.request("POST", "/security/alerts_v2/x/comments", idempotent=False, json_body={"comment": "x"})
+    assert not caught.value.timed_out and "not reached" in str(caught.value)
+    assert client.stats.requests == 3 and client.stats.retries == 2
+
+
 def test_attempts_are_capped(make_sim, app_settings):
     sim = make_sim(alerts=5)
     sim.set_faults(fail_next=[503] * 50, path="alerts_v2")
@@ -141,7 +195,7 @@ def test_paging_2500_items_loses_and_repeats_nothing(make_sim, app_settings):
 def test_next_link_to_another_host_is_refused(make_sim, app_settings):
     sim = make_sim(alerts=1)
     client = client_for(app_settings(sim), sim)
-    with pytest.raises(GraphError, match="UntrustedLink"):
+    with pytest.raises(UntrustedLink, match=r"evil\.example"):
         list(client.iter_pages("/security/alerts_v2", start_url="https://evil.example/v1.0/security/alerts_v2"))
 
 

@@ -10,7 +10,7 @@ from shared.actions.errors import graph_problem
 from shared.actions.idempotency import fingerprint, record_name
 from shared.actions.service import execute
 from shared.actions.validation import HttpCall
-from shared.graph.client import GraphError
+from shared.graph.errors import GraphError, NoAnswer, RequestNotSent, UntrustedLink
 from shared.problems import Problem
 from shared.runtime import running
 from shared.settings import load_settings
@@ -44,12 +44,26 @@ def test_429_passes_retry_after_on(retry_after, header):
 
 @pytest.mark.parametrize(("status", "code", "expected"), [
     (401, "InvalidAuthenticationToken", 502), (500, "InternalServerError", 502), (502, "BadGateway", 502),
-    (503, "ServiceNotAvailable", 503), (504, "GatewayTimeout", 504), (0, "ReadTimeout", 504),
-    (0, "ConnectionError", 502), (400, "BadRequest", 400), (409, "Conflict", 409), (412, "PreconditionFailed", 412),
+    (503, "ServiceNotAvailable", 503), (504, "GatewayTimeout", 504), (400, "BadRequest", 400), (409, "Conflict", 409),
+    (412, "PreconditionFailed", 412),
 ])
 def test_other_statuses(status, code, expected):
     p = graph_problem(error(status, code), target="alert x", permission="p")
     assert p.status == expected and p.body()["graphCode"] == code
+
+
+@pytest.mark.parametrize(("failure", "expected", "title"), [
+    (NoAnswer("ReadTimeout", "read timed out", timed_out=True), 504, "Microsoft Graph did not answer in time"),
+    (RequestNotSent("ConnectTimeout", "connect timed out", timed_out=True), 504,
+     "Microsoft Graph did not answer in time"),
+    (RequestNotSent("ConnectionError", "refused"), 502, "Microsoft Graph could not be reached"),
+    (NoAnswer("ChunkedEncodingError", "connection broken"), 502, "Outcome unknown"),
+    (UntrustedLink("UntrustedLink", "refusing to follow a link to evil.example"), 502, "Microsoft Graph failed"),
+])
+def test_calls_graph_never_answered(failure, expected, title):
+    p = graph_problem(failure, target="alert x", permission="p")
+    assert (p.status, p.title) == (expected, title)
+    assert p.body()["graphCode"] == failure.code and "graphStatus" not in p.body()  # Graph gave no status
 
 
 SPOOFABLE = {
@@ -117,10 +131,8 @@ def test_actions_turned_off_refuses_writes_before_anything_else():
 
 
 def test_a_lost_answer_is_an_unknown_outcome_not_a_failure_before_graph():
-    unsent = graph_problem(GraphError(0, "ConnectionError", "refused", reached_graph=False), target="alert x",
-                           permission="p")
+    unsent = graph_problem(RequestNotSent("ConnectionError", "refused"), target="alert x", permission="p")
     assert unsent.status == 502 and "before it reached Graph" in unsent.detail
-    cut_short = graph_problem(GraphError(0, "ChunkedEncodingError", "connection broken"), target="alert x",
-                              permission="p")
+    cut_short = graph_problem(NoAnswer("ChunkedEncodingError", "connection broken"), target="alert x", permission="p")
     assert cut_short.status == 502 and cut_short.title == "Outcome unknown"
     assert "before it reached" not in cut_short.detail and cut_short.body()["outcomeUnknown"] is True
