@@ -241,13 +241,3 @@ def run_item(settings: Settings, item: WorkItem, engine: ExportEngine,
 
 def tick_id(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def status_of_markers(state: ContainerClient) -> list[dict[str, Any]]:
-    """Unsettled work items (queued or running), for operators."""
-    rows = []
-    for blob in state.list_blobs(name_starts_with=f"{MARKER_PREFIX}/"):
-        _, family, tenant = blob.name.split("/", 2)
-        rows.append({"family": family, "tenant": tenant,
-                     "since": _stamp(blob.last_modified) if blob.last_modified else None})
-    return rows
