@@ -21,7 +21,6 @@ class HttpRoute:
     trigger_name: str
     user_function: Callable[..., Any]
     outputs: list[dict[str, Any]] = field(default_factory=list)  # OUT bindings other than $return
-    returns_http: bool = True
     inputs: list[dict[str, Any]] = field(default_factory=list)  # other IN bindings (not supported)
 
 
@@ -54,7 +53,6 @@ def http_routes(app: func.FunctionApp) -> list[HttpRoute]:
             trigger_name=trigger["name"],
             user_function=function.get_user_function(),
             outputs=outputs,
-            returns_http=any(b.get("name") == "$return" for b in bindings),
             inputs=inputs,
         ))
     routes.sort(key=lambda r: r.template.precedence)

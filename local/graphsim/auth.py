@@ -85,7 +85,6 @@ class TokenService:
         self._tokens: dict[str, TokenInfo] = {}
         self.federated: list[FederatedCredential] = []
         self.requests = 0  # every POST to a token endpoint, successful or not
-        self.issued = 0
 
     def register_certificate(self, pem: str | bytes) -> None:
         from cryptography import x509
@@ -185,7 +184,6 @@ class TokenService:
             if len(self._tokens) > 10_000:  # long runs with short-lived tokens: forget the expired ones
                 self._tokens = {t: i for t, i in self._tokens.items() if i.expires_at > now}
             self._tokens[token] = TokenInfo(tenant, client_id, now + self.expires_in)
-            self.issued += 1
         return 200, {
             "token_type": "Bearer",
             "expires_in": self.expires_in,

@@ -88,16 +88,6 @@ INVESTIGATION_STATE = _enum(
     "partiallyInvestigated terminatedByUser terminatedBySystem unknownFutureValue",
 )
 INCIDENT_STATUS = _enum("incidentStatus", "active resolved inProgress redirected unknownFutureValue awaitingAction")
-EVIDENCE_REMEDIATION_STATUS = _enum(
-    "evidenceRemediationStatus",
-    "none remediated prevented blocked notFound unknownFutureValue active pendingApproval declined unremediated "
-    "running partiallyRemediated",
-)
-EVIDENCE_ROLE = _enum(
-    "evidenceRole",
-    "unknown contextual scanned source destination created added compromised edited attacked attacker "
-    "commandAndControl loaded suspicious policyViolator unknownFutureValue",
-)
 EVIDENCE_VERDICT = _enum("evidenceVerdict", "unknown suspicious malicious noThreatsFound unknownFutureValue")
 
 RISK_LEVEL = _enum("riskLevel", "low medium high hidden none unknownFutureValue")

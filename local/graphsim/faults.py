@@ -13,8 +13,6 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-ACTIONS = ("status", "reset", "truncate")
-
 
 @dataclass
 class FaultRule:

@@ -13,7 +13,6 @@ from .enums import GraphEnum
 
 SECURITY = "security"
 IDENTITY = "identityProtection"
-FAMILIES = (SECURITY, IDENTITY)
 
 
 @dataclass(frozen=True)

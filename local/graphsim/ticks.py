@@ -11,7 +11,6 @@ import re
 import time
 
 TICKS_PER_SECOND = 10_000_000
-TICKS_PER_MICROSECOND = 10
 
 _LITERAL = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?(Z|[+-]\d{2}:\d{2})\Z", re.IGNORECASE

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.graph.errors import GraphError, GraphFailure, GraphTransportError, RequestNotSent
 from shared.problems import Problem
+from shared.storage.json_blob import CorruptBlob
 
 log = logging.getLogger("graph_security_bridge.actions")
 
@@ -112,7 +113,8 @@ def _transport_problem(error: GraphTransportError, target: str, extra: dict[str,
 @contextmanager
 def storage_problem(what: str) -> Iterator[None]:
     """The app's own storage failing (an outage, a throttled account) as 503 with Retry-After: the caller can retry,
-    and nothing was changed."""
+    and nothing was changed. A stored record that cannot be read is the app's fault, not the caller's, and retrying
+    does not mend it: 500 naming the record, which is left as it is for an operator."""
     from azure.core.exceptions import AzureError
 
     try:
@@ -121,3 +123,7 @@ def storage_problem(what: str) -> Iterator[None]:
         log.warning("Storage failed for %s: %s", what, exc)
         raise Problem(503, "Storage unavailable", f"The app's storage could not be reached for {what}; retry later.",
                       headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)}) from exc
+    except CorruptBlob as exc:
+        log.error("Damaged record for %s: %s", what, exc)
+        raise Problem(500, "Stored record damaged", f"The app's stored state for {what} cannot be read: {exc}. An "
+                      "operator must repair or delete it.") from exc

@@ -17,6 +17,10 @@ that may or may not have added the comment: a timeout, a 5xx). A request that fi
 record older than any live request can be (the front end cuts HTTP requests at 230 s), takes the record over with
 an ETag condition and first checks in Graph whether the comment is already there before posting it again. When
 Graph certainly did not act (a 4xx such as 404 or 403), the record is deleted so that a retry can succeed later.
+
+A record that cannot be read (damaged, or not written by this app) is left as it is and the request is refused with
+409 and no Retry-After: whether its first attempt reached Graph cannot be told, so only the caller can decide, after
+looking at the item's comments, to send the comment again with a new key.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from shared.actions.audit import iso, now_utc
 from shared.problems import Problem
+from shared.storage.json_blob import BlobConflict, CorruptBlob, JsonBlob, as_object
 
 if TYPE_CHECKING:
-    from azure.storage.blob import BlobClient
-
     from shared.settings import Settings
+
+Record = JsonBlob[dict[str, Any]]
 
 log = logging.getLogger("graph_security_bridge.idempotency")
 
@@ -55,7 +60,7 @@ def record_name(tenant: str, scope: str, key: str) -> str:
 class Claim:
     """The outcome of claiming a key: either a stored answer to replay, or the right to call Graph."""
 
-    blob: BlobClient | None = None
+    blob: Record | None = None
     etag: str | None = None
     record: dict[str, Any] = field(default_factory=dict)
     replay: dict[str, Any] | None = None  # {"status": int, "body": ...} of the first success
@@ -67,58 +72,71 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _record_of(document: Any) -> dict[str, Any]:
+    """A stored record, checked for what claim() relies on; ValueError for anything else."""
+    record = as_object(document)
+    for name in ("state", "fingerprint", "created"):
+        if not isinstance(record.get(name), str):
+            raise ValueError(f"the record has no {name}")
+    _parse_time(record["created"])
+    _parse_time(record.get("updated") or record["created"])
+    return record
+
+
+def _busy(detail: str) -> Problem:
+    return Problem(409, "Request in progress", detail, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+
+
+def _storage_unavailable(exc: Exception, detail: str) -> Problem:
+    log.error("Idempotency store unavailable: %s", exc)
+    return Problem(503, "Storage unavailable", detail, headers={"Retry-After": "30"})
+
+
 class IdempotencyStore:
     def __init__(self, settings: Settings, tenant: str, *, clock: Any = now_utc) -> None:
         self.settings = settings
         self.tenant = tenant
         self._clock = clock
 
-    def _blob(self, scope: str, key: str) -> BlobClient:
+    def _record(self, scope: str, key: str) -> Record:
         from shared.storage.clients import Patience, blob_service, ensure_container
 
         container = blob_service(self.settings, patience=Patience.INTERACTIVE).get_container_client(
             self.settings.state_container)
         ensure_container(container)
-        return container.get_blob_client(record_name(self.tenant, scope, key))
+        return JsonBlob(container.get_blob_client(record_name(self.tenant, scope, key)), _record_of, as_object)
 
     def claim(self, scope: str, key: str, body_fingerprint: str) -> Claim:
-        """Create the record or read the existing one. Raises Problem 409 (in progress), 422 (key reused with a
-        different request) or 503 (storage unavailable: no call is made without the record)."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import (
-            AzureError,
-            ResourceExistsError,
-            ResourceModifiedError,
-            ResourceNotFoundError,
-        )
+        """Create the record or read the existing one. Raises Problem 409 (in progress, or a damaged record), 422
+        (key reused with a different request) or 503 (storage unavailable: no call is made without the record)."""
+        from azure.core.exceptions import AzureError
 
         now = self._clock()
         record = {"state": "pending", "scope": scope, "fingerprint": body_fingerprint, "created": iso(now),
                   "updated": iso(now), "attempts": 1}
         try:
-            blob = self._blob(scope, key)
+            blob = self._record(scope, key)
             for _ in range(3):
                 try:
-                    result = blob.upload_blob(json.dumps(record), overwrite=False)
-                    return Claim(blob=blob, etag=result["etag"], record=record, since=now)
-                except ResourceExistsError:
+                    return Claim(blob=blob, etag=blob.save(record, None), record=record, since=now)
+                except BlobConflict:
                     pass
-                try:
-                    download = blob.download_blob()
-                except ResourceNotFoundError:
+                found = blob.load()
+                if found is None:
                     continue  # released in between (Graph refused the first attempt): try to create it again
-                existing = json.loads(download.readall())
-                etag = download.properties.etag
+                existing, etag = found.value, found.etag
                 break
             else:
-                raise Problem(409, "Request in progress", "Another request with this Idempotency-Key is being "
-                              "processed. Retry in a few seconds.",
-                              headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+                raise _busy("Another request with this Idempotency-Key is being processed. Retry in a few seconds.")
         except AzureError as exc:
-            log.error("Idempotency store unavailable: %s", exc)
-            raise Problem(503, "Storage unavailable",
-                          "The Idempotency-Key could not be checked because Blob Storage did not answer, so nothing "
-                          "was sent to Graph. Retry later.", headers={"Retry-After": "30"}) from None
+            raise _storage_unavailable(exc, "The Idempotency-Key could not be checked because Blob Storage did not "
+                                       "answer, so nothing was sent to Graph. Retry later.") from None
+        except CorruptBlob as exc:
+            log.error("Damaged Idempotency-Key record: %s", exc)
+            raise Problem(409, "Idempotency-Key record damaged",
+                          "The stored record of this Idempotency-Key cannot be read, so whether its first request "
+                          "reached Graph cannot be told; nothing was sent. Check the item's comments, and send the "
+                          "comment again with a new key if it is missing.") from None
 
         if existing.get("fingerprint") != body_fingerprint:
             raise Problem(422, "Idempotency-Key reused",
@@ -128,37 +146,29 @@ class IdempotencyStore:
             return Claim(replay={"status": existing.get("status", 200), "body": existing.get("body")})
         updated = _parse_time(existing.get("updated") or existing["created"])
         if existing.get("state") == "pending" and now - updated < PENDING_LEASE:
-            raise Problem(409, "Request in progress",
-                          "A request with this Idempotency-Key is still being processed. Retry in a few seconds to get "
-                          "its answer.", headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+            raise _busy("A request with this Idempotency-Key is still being processed. Retry in a few seconds to get "
+                        "its answer.")
         # An uncertain or abandoned attempt: take it over, unless another retry just did.
         taken = {**existing, "state": "pending", "updated": iso(now), "attempts": int(existing.get("attempts", 1)) + 1}
         try:
-            result = blob.upload_blob(json.dumps(taken), overwrite=True, etag=etag,
-                                      match_condition=MatchConditions.IfNotModified)
-        except ResourceModifiedError:
-            raise Problem(409, "Request in progress",
-                          "Another retry with this Idempotency-Key is being processed. Retry in a few seconds.",
-                          headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}) from None
+            etag = blob.save(taken, etag)
+        except BlobConflict:
+            raise _busy("Another retry with this Idempotency-Key is being processed. Retry in a few seconds.") from None
         except AzureError as exc:
-            log.error("Idempotency store unavailable: %s", exc)
-            raise Problem(503, "Storage unavailable", "The Idempotency-Key could not be checked; nothing was sent to "
-                          "Graph. Retry later.", headers={"Retry-After": "30"}) from None
-        return Claim(blob=blob, etag=result["etag"], record=taken, resumed=True,
-                     since=_parse_time(existing["created"]))
+            raise _storage_unavailable(exc, "The Idempotency-Key could not be checked; nothing was sent to Graph. "
+                                       "Retry later.") from None
+        return Claim(blob=blob, etag=etag, record=taken, resumed=True, since=_parse_time(existing["created"]))
 
     def _write(self, claim: Claim, record: dict[str, Any]) -> None:
-        from azure.core import MatchConditions
         from azure.core.exceptions import AzureError
 
         assert claim.blob is not None
         try:
-            claim.blob.upload_blob(json.dumps(record, separators=(",", ":")), overwrite=True, etag=claim.etag,
-                                   match_condition=MatchConditions.IfNotModified)
-        except AzureError as exc:
+            claim.blob.save(record, claim.etag)
+        except (AzureError, BlobConflict) as exc:
             # The action itself succeeded or failed already; a retry will find the record pending, wait out the
             # lease and then check Graph before acting.
-            log.error("Could not update the Idempotency-Key record %s: %s", claim.blob.blob_name, exc)
+            log.error("Could not update the Idempotency-Key record %s: %s", claim.blob.name, exc)
 
     def complete(self, claim: Claim, status: int, body: Any) -> None:
         self._write(claim, {**claim.record, "state": "done", "updated": iso(self._clock()), "status": status,
@@ -169,11 +179,10 @@ class IdempotencyStore:
 
     def release(self, claim: Claim) -> None:
         """Graph certainly did not act: forget the key so a later retry can try again."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import AzureError
 
-        assert claim.blob is not None
+        assert claim.blob is not None and claim.etag is not None
         try:
-            claim.blob.delete_blob(etag=claim.etag, match_condition=MatchConditions.IfNotModified)
-        except AzureError as exc:
-            log.warning("Could not release the Idempotency-Key record %s: %s", claim.blob.blob_name, exc)
+            claim.blob.delete(claim.etag)
+        except (AzureError, BlobConflict) as exc:
+            log.warning("Could not release the Idempotency-Key record %s: %s", claim.blob.name, exc)

@@ -33,6 +33,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from shared.actions import validation
 from shared.actions.operations import Operation
 from shared.problems import Problem
+from shared.storage.json_blob import BlobConflict, JsonBlob, Versioned, as_object
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -99,12 +100,12 @@ class Job:
     def remaining(self) -> list[str]:
         return [item_id for item_id in self.ids if item_id not in self.results]
 
-    def to_json(self) -> bytes:
-        return json.dumps(self.__dict__, separators=(",", ":")).encode()
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Job:
-        return cls(**json.loads(raw))
+    def from_json(cls, document: Any) -> Job:
+        return cls(**as_object(document))
 
 
 class JobStore:
@@ -115,32 +116,25 @@ class JobStore:
             settings.state_container)
         ensure_container(self.container)
 
+    def _document(self, job_id: str) -> JsonBlob[Job]:
+        return JsonBlob(self.container.get_blob_client(_PREFIX + job_id + ".json"), Job.from_json, Job.to_json)
+
     def create(self, job: Job) -> bool:
         """Store a new job; False when a job with this id exists already."""
-        from azure.core.exceptions import ResourceExistsError
-
         try:
-            self.container.upload_blob(_PREFIX + job.id + ".json", job.to_json(), overwrite=False)
-        except ResourceExistsError:
+            self._document(job.id).save(job, None)
+        except BlobConflict:
             return False
         return True
 
-    def load(self, job_id: str) -> tuple[Job, str] | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            downloader = self.container.get_blob_client(_PREFIX + job_id + ".json").download_blob()
-        except ResourceNotFoundError:
-            return None
-        return Job.from_json(downloader.readall()), downloader.properties.etag
+    def load(self, job_id: str) -> Versioned[Job] | None:
+        """The job and its ETag; None when there is no such job. CorruptBlob when its record cannot be read."""
+        return self._document(job_id).load()
 
     def save(self, job: Job, etag: str) -> str:
-        from azure.core import MatchConditions
-
+        """Write the job's progress; BlobConflict when another worker wrote it since `etag`."""
         job.updated = _now()
-        result = self.container.get_blob_client(_PREFIX + job.id + ".json").upload_blob(
-            job.to_json(), overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
-        return str(result["etag"])
+        return self._document(job.id).save(job, etag)
 
 
 def _now() -> str:
@@ -193,7 +187,7 @@ def accept(ctx: Context) -> Answer | None:
         if not created:
             loaded = store.load(job_id)
             if loaded is not None:
-                job = loaded[0]
+                job = loaded.value
     log.info("Job %s (%s, %d ids, tenant %s) %s", job_id, ctx.op.operation_id, len(ids), tenant,
              "accepted" if created else "already exists: this is a repeat of its request")
     headers = {"Location": _status_url(ctx, job_id), "Retry-After": str(POLL_SECONDS)}
@@ -218,7 +212,7 @@ def status(ctx: Context) -> Answer:
         loaded = JobStore(ctx.settings).load(job_id)
     if loaded is None:
         raise Problem(404, "Not found", f"There is no job {job_id}.")
-    job = loaded[0]
+    job = loaded.value
     if job.answer is None:
         return Answer(202, _progress(job), {"Location": _status_url(ctx, job_id), "Retry-After": str(POLL_SECONDS)})
     answer = job.answer
@@ -274,7 +268,7 @@ def _save_quietly(store: JobStore, job: Job, etag: str) -> None:
 
     try:
         store.save(job, etag)
-    except AzureError as exc:
+    except (AzureError, BlobConflict) as exc:
         log.warning("Could not record the failure of job %s: %s", job.id, exc)
 
 
@@ -294,7 +288,7 @@ def work(settings: Settings, job_id: str, *, budget_seconds: float = WORKER_BUDG
         if loaded is None:
             log.error("Job %s does not exist; the message is dropped", job_id)
             return False
-        job, etag = loaded
+        job, etag = loaded.value, loaded.etag
         if job.answer is not None:
             return False
         kind = _kinds()[job.handler]

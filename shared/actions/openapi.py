@@ -46,6 +46,11 @@ def _string(summary: str, description: str = "", **more: Any) -> dict[str, Any]:
     return schema
 
 
+def _nullable_strings(summaries: dict[str, str]) -> dict[str, Any]:
+    """Item properties Graph may send as null: each a string with its label."""
+    return {name: _nullable(_string(summary)) for name, summary in summaries.items()}
+
+
 def _pairs_text() -> str:
     return "; ".join(f"{c}: {', '.join(ds)}" for c, ds in v.DETERMINATIONS_BY_CLASSIFICATION.items())
 
@@ -73,6 +78,46 @@ def _comment_schema() -> dict[str, Any]:
     }
 
 
+def _ids_request(field: str, summary: str, ids_array: dict[str, Any]) -> dict[str, Any]:
+    """The body of a risky user or service principal action: one list of ids."""
+    return {
+        "type": "object",
+        "properties": {field: {**ids_array, "x-ms-summary": summary}},
+        "required": [field],
+        "additionalProperties": False,
+    }
+
+
+def _results(*counts: str) -> dict[str, Any]:
+    """The answer of an action on many ids: how many ended how (`counts`), and a result per id."""
+    return {
+        "type": "object",
+        "properties": {
+            "summary": {"type": "object", "x-ms-summary": "Summary", "properties": {
+                name: {"type": "integer", "x-ms-summary": name} for name in ("requested", *counts)
+            }},
+            "results": {"type": "array", "items": {"$ref": "#/definitions/ItemResult"}, "x-ms-summary": "Results"},
+        },
+    }
+
+
+def _items(definition: str, summary: str) -> dict[str, Any]:
+    """An array of alerts or incidents, as the `value` of an answer."""
+    return {"type": "array", "items": {"$ref": f"#/definitions/{definition}"}, "x-ms-summary": summary}
+
+
+def _page(definition: str, summary: str) -> dict[str, Any]:
+    """One page of a list action, and how to read the next."""
+    return {
+        "type": "object",
+        "properties": {
+            "value": _items(definition, summary),
+            "nextLink": _string("Next page", "The URL of the next page; absent on the last page."),
+            "continuationToken": _string("Continuation token", "Send it to read the next page."),
+        },
+    }
+
+
 def _definitions(max_bulk_ids: int) -> dict[str, Any]:
     result_item = {
         "type": "object",
@@ -92,16 +137,12 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
     }
     common_item = {
         "id": _string("Id"),
-        "status": _nullable(_string("Status")),
-        "severity": _nullable(_string("Severity")),
-        "classification": _nullable(_string("Classification")),
-        "determination": _nullable(_string("Determination")),
-        "assignedTo": _nullable(_string("Assigned to")),
-        "description": _nullable(_string("Description")),
-        "createdDateTime": _nullable(_string("Created")),
-        "lastUpdateDateTime": _nullable(_string("Last updated")),
-        "incidentWebUrl": _nullable(_string("Incident URL")),
-        "tenantId": _nullable(_string("Tenant id")),
+        **_nullable_strings({
+            "status": "Status", "severity": "Severity", "classification": "Classification",
+            "determination": "Determination", "assignedTo": "Assigned to", "description": "Description",
+            "createdDateTime": "Created", "lastUpdateDateTime": "Last updated", "incidentWebUrl": "Incident URL",
+            "tenantId": "Tenant id",
+        }),
         "comments": _nullable({"type": "array", "items": {"$ref": "#/definitions/Comment"},
                                "x-ms-summary": "Comments"}),
     }
@@ -138,13 +179,11 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
             "description": "A Microsoft Graph security alert (alerts_v2), as Graph returns it.",
             "properties": {
                 **common_item,
-                "title": _nullable(_string("Title")),
-                "incidentId": _nullable(_string("Incident id")),
-                "serviceSource": _nullable(_string("Service source")),
-                "detectionSource": _nullable(_string("Detection source")),
-                "category": _nullable(_string("Category")),
-                "alertWebUrl": _nullable(_string("Alert URL")),
-                "resolvedDateTime": _nullable(_string("Resolved")),
+                **_nullable_strings({
+                    "title": "Title", "incidentId": "Incident id", "serviceSource": "Service source",
+                    "detectionSource": "Detection source", "category": "Category", "alertWebUrl": "Alert URL",
+                    "resolvedDateTime": "Resolved",
+                }),
                 "mitreTechniques": _nullable({"type": "array", "items": {"type": "string"},
                                               "x-ms-summary": "MITRE techniques"}),
                 "evidence": _nullable({"type": "array", "items": {"type": "object"}, "x-ms-summary": "Evidence"}),
@@ -155,8 +194,7 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
             "description": "A Microsoft Graph security incident, as Graph returns it.",
             "properties": {
                 **common_item,
-                "displayName": _nullable(_string("Name")),
-                "redirectIncidentId": _nullable(_string("Merged into incident")),
+                **_nullable_strings({"displayName": "Name", "redirectIncidentId": "Merged into incident"}),
                 "customTags": _nullable({"type": "array", "items": {"type": "string"}, "x-ms-summary": "Tags"}),
                 "systemTags": _nullable({"type": "array", "items": {"type": "string"},
                                          "x-ms-summary": "System tags"}),
@@ -207,57 +245,13 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
             "required": ["ids", "changes"],
             "additionalProperties": False,
         },
-        "RiskyUsersRequest": {
-            "type": "object",
-            "properties": {"userIds": {**ids_array, "x-ms-summary": "User ids"}},
-            "required": ["userIds"],
-            "additionalProperties": False,
-        },
-        "RiskyServicePrincipalsRequest": {
-            "type": "object",
-            "properties": {"servicePrincipalIds": {**ids_array, "x-ms-summary": "Service principal ids"}},
-            "required": ["servicePrincipalIds"],
-            "additionalProperties": False,
-        },
+        "RiskyUsersRequest": _ids_request("userIds", "User ids", ids_array),
+        "RiskyServicePrincipalsRequest": _ids_request("servicePrincipalIds", "Service principal ids", ids_array),
         "ItemResult": result_item,
-        "BulkResult": {
-            "type": "object",
-            "properties": {
-                "summary": {"type": "object", "x-ms-summary": "Summary", "properties": {
-                    name: {"type": "integer", "x-ms-summary": name}
-                    for name in ("requested", "updated", "notFound", "failed", "notAttempted")
-                }},
-                "results": {"type": "array", "items": {"$ref": "#/definitions/ItemResult"},
-                            "x-ms-summary": "Results"},
-            },
-        },
-        "RiskyResult": {
-            "type": "object",
-            "properties": {
-                "summary": {"type": "object", "x-ms-summary": "Summary", "properties": {
-                    name: {"type": "integer", "x-ms-summary": name}
-                    for name in ("requested", "confirmedCompromised", "dismissed", "failed", "notAttempted")
-                }},
-                "results": {"type": "array", "items": {"$ref": "#/definitions/ItemResult"},
-                            "x-ms-summary": "Results"},
-            },
-        },
-        "AlertList": {
-            "type": "object",
-            "properties": {
-                "value": {"type": "array", "items": {"$ref": "#/definitions/Alert"}, "x-ms-summary": "Alerts"},
-                "nextLink": _string("Next page", "The URL of the next page; absent on the last page."),
-                "continuationToken": _string("Continuation token", "Send it to read the next page."),
-            },
-        },
-        "IncidentList": {
-            "type": "object",
-            "properties": {
-                "value": {"type": "array", "items": {"$ref": "#/definitions/Incident"}, "x-ms-summary": "Incidents"},
-                "nextLink": _string("Next page", "The URL of the next page; absent on the last page."),
-                "continuationToken": _string("Continuation token", "Send it to read the next page."),
-            },
-        },
+        "BulkResult": _results("updated", "notFound", "failed", "notAttempted"),
+        "RiskyResult": _results("confirmedCompromised", "dismissed", "failed", "notAttempted"),
+        "AlertList": _page("Alert", "Alerts"),
+        "IncidentList": _page("Incident", "Incidents"),
         "JobProgress": {
             "type": "object",
             "properties": {
@@ -271,16 +265,8 @@ def _definitions(max_bulk_ids: int) -> dict[str, Any]:
                 "lastError": _string("Last error", "Why the worker's last attempt failed (it is retried)"),
             },
         },
-        "AlertBatch": {
-            "type": "object",
-            "properties": {"value": {"type": "array", "items": {"$ref": "#/definitions/Alert"},
-                                     "x-ms-summary": "Alerts"}},
-        },
-        "IncidentBatch": {
-            "type": "object",
-            "properties": {"value": {"type": "array", "items": {"$ref": "#/definitions/Incident"},
-                                     "x-ms-summary": "Incidents"}},
-        },
+        "AlertBatch": {"type": "object", "properties": {"value": _items("Alert", "Alerts")}},
+        "IncidentBatch": {"type": "object", "properties": {"value": _items("Incident", "Incidents")}},
         "ExportWindow": {
             "type": "object",
             "properties": {"from": _string("From (UTC)", "ISO 8601, e.g. 2026-11-01T00:00:00Z"),

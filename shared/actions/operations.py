@@ -78,13 +78,18 @@ INCIDENT_ID = Param(
     {"type": "string", "pattern": v.ENTITY_ID_PATTERN, "minLength": 1, "maxLength": v.MAX_ENTITY_ID_CHARS},
     required=True,
 )
-IDEMPOTENCY_KEY = Param(
-    "Idempotency-Key", "header", "Idempotency key",
+
+
+def _idempotency_key(description: str) -> Param:
+    """The Idempotency-Key header; what a repeat with the same key does depends on the operation."""
+    return Param("Idempotency-Key", "header", "Idempotency key", description,
+                 {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
+                 visibility="advanced")
+
+
+IDEMPOTENCY_KEY = _idempotency_key(
     "Any unique string for this comment (e.g. the Logic App run id and the item id). A retry with the same key "
-    "returns the first answer instead of adding the comment twice.",
-    {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
-    visibility="advanced",
-)
+    "returns the first answer instead of adding the comment twice.")
 
 VALIDATION_TOKEN = Param(
     "validationToken", "query", "Validation token",
@@ -145,13 +150,9 @@ PREFER_ASYNC = Param(
     "Location to poll (Logic Apps follows it on its own) and runs in the background, up to 5,000 ids.",
     {"type": "string", "enum": ["respond-async"]}, visibility="advanced",
 )
-JOB_KEY = Param(
-    "Idempotency-Key", "header", "Idempotency key",
+JOB_KEY = _idempotency_key(
     "With respond-async: the same request with the same key (or, without a key, on the same UTC day) joins the job "
-    "it started instead of starting another. Use a new key to run the same change again on purpose.",
-    {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
-    visibility="advanced",
-)
+    "it started instead of starting another. Use a new key to run the same change again on purpose.")
 JOB_ID = Param(
     "jobId", "path", "Job id", "From the Location of a 202 answer.",
     {"type": "string", "pattern": "^[0-9a-f]{32}$"}, required=True,
@@ -163,107 +164,142 @@ READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
 LIST_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
 
-OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        "GetAlert", "actions_get_alert", "GET", "alerts/{alertId}", "Alerts", "Get an alert",
-        "Reads one alert (Microsoft Graph security alerts_v2) with its evidence and comments.",
-        "get_alert", params=(ALERT_ID, TENANT), success_schema="Alert", success_description="The alert",
-        errors=READ_ERRORS,
-    ),
-    Operation(
-        "UpdateAlert", "actions_update_alert", "PATCH", "alerts/{alertId}", "Alerts", "Update an alert",
-        "Sets any of status, assignedTo, classification and determination (classification and determination "
-        "together, as a valid pair). Repeating the same update changes nothing and is safe to retry. Answers with "
-        "the alert as it is after the update.",
-        "update_alert", write=True, params=(ALERT_ID, TENANT), body="AlertUpdate", success_schema="Alert",
-        success_description="The updated alert", errors=WRITE_ERRORS,
-    ),
-    Operation(
-        "AddAlertComment", "actions_add_alert_comment", "POST", "alerts/{alertId}/comments", "Alerts",
-        "Comment on an alert",
-        "Adds a comment to the alert and answers with all its comments. Send an Idempotency-Key header so that a "
-        "retried request does not add the comment twice.",
-        "add_alert_comment", write=True, params=(ALERT_ID, IDEMPOTENCY_KEY, TENANT), body="CommentRequest",
-        success_schema="CommentList", success_description="All comments of the alert",
+
+@dataclass(frozen=True)
+class _Item:
+    """An alert or an incident, as the operations on one item by its id name it."""
+
+    name: str  # "alert": in operation ids, handler names and messages
+    tag: str  # "Alerts": the tag of its operations and the start of its routes
+    item_id: Param
+
+    @property
+    def route(self) -> str:
+        return f"{self.tag.lower()}/{{{self.item_id.name}}}"
+
+    @property
+    def schema(self) -> str:
+        return self.name.capitalize()
+
+
+ALERT = _Item("alert", "Alerts", ALERT_ID)
+INCIDENT = _Item("incident", "Incidents", INCIDENT_ID)
+
+
+def _get(item: _Item, description: str) -> Operation:
+    return Operation(
+        f"Get{item.schema}", f"actions_get_{item.name}", "GET", item.route, item.tag, f"Get an {item.name}",
+        description, f"get_{item.name}", params=(item.item_id, TENANT), success_schema=item.schema,
+        success_description=f"The {item.name}", errors=READ_ERRORS,
+    )
+
+
+def _update(item: _Item, description: str) -> Operation:
+    return Operation(
+        f"Update{item.schema}", f"actions_update_{item.name}", "PATCH", item.route, item.tag, f"Update an {item.name}",
+        description, f"update_{item.name}", write=True, params=(item.item_id, TENANT), body=f"{item.schema}Update",
+        success_schema=item.schema, success_description=f"The updated {item.name}", errors=WRITE_ERRORS,
+    )
+
+
+def _comment(item: _Item) -> Operation:
+    """Adding a comment to an alert or an incident: the same request, answer and Idempotency-Key handling."""
+    return Operation(
+        f"Add{item.schema}Comment", f"actions_add_{item.name}_comment", "POST", f"{item.route}/comments", item.tag,
+        f"Comment on an {item.name}",
+        f"Adds a comment to the {item.name} and answers with all its comments. Send an Idempotency-Key header so "
+        "that a retried request does not add the comment twice.",
+        f"add_{item.name}_comment", write=True, params=(item.item_id, IDEMPOTENCY_KEY, TENANT), body="CommentRequest",
+        success_schema="CommentList", success_description=f"All comments of the {item.name}",
         errors=(*WRITE_ERRORS, 409, 422),
-    ),
-    Operation(
-        "BulkUpdateAlerts", "actions_bulk_update_alerts", "POST", "alerts/bulk-update", "Alerts",
-        "Update many alerts",
+    )
+
+
+def _many_ids(operation_id: str, function_name: str, route: str, tag: str, summary: str, description: str,
+              handler: str, *, body: str, success_schema: str, success_description: str) -> Operation:
+    """A POST on a list of ids, which a request with Prefer: respond-async may run as a job (shared.actions.jobs)."""
+    return Operation(
+        operation_id, function_name, "POST", route, tag, summary, description + ASYNC_HOW, handler, write=True,
+        params=(TENANT, PREFER_ASYNC, JOB_KEY), body=body, success_schema=success_schema,
+        success_description=success_description, errors=LIST_ERRORS, extra={"async": True},
+    )
+
+
+def _risky(plural: str, short: str, confirm_effect: str = "", dismiss_effect: str = "") -> tuple[Operation, ...]:
+    """Confirm compromised and dismiss, for Identity Protection's risky users or risky service principals (`plural`:
+    "users" or "service principals"; `short`: their name in function names)."""
+    singular = plural.removesuffix("s")
+    name = plural.title().replace(" ", "")
+    route, handler = f"risky-{plural.replace(' ', '-')}", plural.replace(" ", "_")
+    per_id = (f", 60 per Graph call. Answers with a result per {singular} id (notAttempted for the ids "
+              "ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: send those again).")
+    answer = {"body": f"Risky{name}Request", "success_schema": "RiskyResult",
+              "success_description": f"A result per {singular} id"}
+    return (
+        _many_ids(f"ConfirmRisky{name}Compromised", f"actions_confirm_risky_{short}", f"{route}/confirm-compromised",
+                  f"Risky {plural}", f"Confirm {plural} compromised",
+                  f"Marks the {plural} as compromised in Entra ID Protection{confirm_effect}{per_id}",
+                  f"confirm_risky_{handler}", **answer),
+        _many_ids(f"DismissRisky{name}", f"actions_dismiss_risky_{short}", f"{route}/dismiss", f"Risky {plural}",
+                  f"Dismiss {singular} risk",
+                  f"Dismisses the risk of the {plural} in Entra ID Protection{dismiss_effect}{per_id}",
+                  f"dismiss_risky_{handler}", **answer),
+    )
+
+
+def _trigger(item: str, *fields: filters.EnumFilter) -> Operation:
+    """The polling trigger of the alerts' or the incidents' export (shared.actions.triggers)."""
+    items = f"{item}s"
+    return Operation(
+        f"When{items.capitalize()}Change", f"triggers_{items}", "GET", f"triggers/{items}", "Triggers",
+        f"When {items} are created or updated", TRIGGER_HOW.format(what=f"an {item}"), f"trigger_{items}",
+        params=(*(filter_param(f) for f in fields), TENANT, TRIGGER_STATE),
+        success_schema=f"{item.capitalize()}Batch", success_description=f"The new versions of {items}",
+        errors=TRIGGER_ERRORS,
+        extra={"trigger": f"To see it work now, change an {item} in Microsoft Defender and wait for the next export."},
+    )
+
+
+def _graph_callback(operation_id: str, function_name: str, route: str, summary: str, description: str,
+                    accepted: str) -> Operation:
+    """An endpoint Microsoft Graph posts to (functions/webhooks.py): the validation handshake, then notifications
+    that are checked and queued. Hidden from the Logic Apps designer."""
+    return Operation(
+        operation_id, function_name, "POST", route, "Webhooks", summary, description, "",
+        params=(VALIDATION_TOKEN,), body="ChangeNotificationCollection", success_status=202,
+        success_description=f"Accepted: the trusted {accepted} are queued", errors=(400, 401, 413, 503),
+        served_by="webhooks", visibility="internal", extra={"bodyRequired": False, "handshake": True},
+    )
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    # The helpers build each row's names from the item (GetAlert, actions_get_alert, get_alert, alerts/{alertId}...);
+    # the comments name the operation ids, so that a search for one finds its row.
+    _get(ALERT, "Reads one alert (Microsoft Graph security alerts_v2) with its evidence and comments."),  # GetAlert
+    _update(ALERT,  # UpdateAlert
+            "Sets any of status, assignedTo, classification and determination (classification and "
+            "determination together, as a valid pair). Repeating the same update changes nothing and is safe to "
+            "retry. Answers with the alert as it is after the update."),
+    _comment(ALERT),  # AddAlertComment
+    _many_ids(
+        "BulkUpdateAlerts", "actions_bulk_update_alerts", "alerts/bulk-update", "Alerts", "Update many alerts",
         "Applies the same change to up to ACTIONS_MAX_BULK_IDS alerts, 20 per Graph $batch call within the app's "
         "Graph rate budget, and answers with a result per id (updated, notFound, failed with the reason, or "
         "notAttempted when ACTIONS_BULK_TIME_BUDGET_SECONDS ran out: send those again). When nothing was updated and "
-        "every id failed for the same reason, the answer is that error instead." + ASYNC_HOW,
-        "bulk_update_alerts", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
-        body="BulkUpdateRequest", success_schema="BulkResult",
-        success_description="A result per alert id", errors=LIST_ERRORS, extra={"async": True},
+        "every id failed for the same reason, the answer is that error instead.",
+        "bulk_update_alerts", body="BulkUpdateRequest", success_schema="BulkResult",
+        success_description="A result per alert id",
     ),
-    Operation(
-        "GetIncident", "actions_get_incident", "GET", "incidents/{incidentId}", "Incidents", "Get an incident",
-        "Reads one incident with its comments and tags.",
-        "get_incident", params=(INCIDENT_ID, TENANT), success_schema="Incident", success_description="The incident",
-        errors=READ_ERRORS,
-    ),
-    Operation(
-        "UpdateIncident", "actions_update_incident", "PATCH", "incidents/{incidentId}", "Incidents",
-        "Update an incident",
-        "Sets any of status, assignedTo, classification and determination (together, as a valid pair) and "
-        "customTags (the new list replaces the old one). Safe to retry. Answers with the incident after the update.",
-        "update_incident", write=True, params=(INCIDENT_ID, TENANT), body="IncidentUpdate",
-        success_schema="Incident", success_description="The updated incident", errors=WRITE_ERRORS,
-    ),
-    Operation(
-        "AddIncidentComment", "actions_add_incident_comment", "POST", "incidents/{incidentId}/comments", "Incidents",
-        "Comment on an incident",
-        "Adds a comment to the incident and answers with all its comments. Send an Idempotency-Key header so that a "
-        "retried request does not add the comment twice.",
-        "add_incident_comment", write=True, params=(INCIDENT_ID, IDEMPOTENCY_KEY, TENANT), body="CommentRequest",
-        success_schema="CommentList", success_description="All comments of the incident",
-        errors=(*WRITE_ERRORS, 409, 422),
-    ),
-    Operation(
-        "ConfirmRiskyUsersCompromised", "actions_confirm_risky_users", "POST", "risky-users/confirm-compromised",
-        "Risky users", "Confirm users compromised",
-        "Marks the users as compromised in Entra ID Protection (their risk becomes high), 60 per Graph call. "
-        "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again)." + ASYNC_HOW,
-        "confirm_risky_users", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
-        body="RiskyUsersRequest", success_schema="RiskyResult",
-        success_description="A result per user id", errors=LIST_ERRORS, extra={"async": True},
-    ),
-    Operation(
-        "DismissRiskyUsers", "actions_dismiss_risky_users", "POST", "risky-users/dismiss", "Risky users",
-        "Dismiss user risk",
-        "Dismisses the risk of the users in Entra ID Protection (their risk becomes none), 60 per Graph call. "
-        "Answers with a result per user id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again)." + ASYNC_HOW,
-        "dismiss_risky_users", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
-        body="RiskyUsersRequest", success_schema="RiskyResult",
-        success_description="A result per user id", errors=LIST_ERRORS, extra={"async": True},
-    ),
-    Operation(
-        "ConfirmRiskyServicePrincipalsCompromised", "actions_confirm_risky_sps", "POST",
-        "risky-service-principals/confirm-compromised", "Risky service principals",
-        "Confirm service principals compromised",
-        "Marks the service principals as compromised in Entra ID Protection, 60 per Graph call. Answers with a "
-        "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again)." + ASYNC_HOW,
-        "confirm_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
-        body="RiskyServicePrincipalsRequest",
-        success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
-        extra={"async": True},
-    ),
-    Operation(
-        "DismissRiskyServicePrincipals", "actions_dismiss_risky_sps", "POST", "risky-service-principals/dismiss",
-        "Risky service principals", "Dismiss service principal risk",
-        "Dismisses the risk of the service principals in Entra ID Protection, 60 per Graph call. Answers with a "
-        "result per service principal id (notAttempted for the ids ACTIONS_BULK_TIME_BUDGET_SECONDS did not reach: "
-        "send those again)." + ASYNC_HOW,
-        "dismiss_risky_service_principals", write=True, params=(TENANT, PREFER_ASYNC, JOB_KEY),
-        body="RiskyServicePrincipalsRequest",
-        success_schema="RiskyResult", success_description="A result per service principal id", errors=LIST_ERRORS,
-        extra={"async": True},
-    ),
+    _get(INCIDENT, "Reads one incident with its comments and tags."),  # GetIncident
+    _update(INCIDENT,  # UpdateIncident
+            "Sets any of status, assignedTo, classification and determination (together, as a valid pair) "
+            "and customTags (the new list replaces the old one). Safe to retry. Answers with the incident after the "
+            "update."),
+    _comment(INCIDENT),  # AddIncidentComment
+    # ConfirmRiskyUsersCompromised, DismissRiskyUsers
+    *_risky("users", "users", " (their risk becomes high)", " (their risk becomes none)"),
+    # ConfirmRiskyServicePrincipalsCompromised, DismissRiskyServicePrincipals
+    *_risky("service principals", "sps"),
     Operation(
         "ListAlerts", "actions_list_alerts", "GET", "alerts", "Alerts", "List alerts",
         "Finds alerts (alerts_v2) across every Defender product by severity, status, service source, detection "
@@ -309,25 +345,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "get_job", params=(JOB_ID,), success_schema=None, success_description="The request's answer",
         errors=(400, 401, 403, 404, 429, 502, 503, 504), extra={"jobStatus": True},
     ),
-    Operation(
-        "WhenAlertsChange", "triggers_alerts", "GET", "triggers/alerts", "Triggers",
-        "When alerts are created or updated", TRIGGER_HOW.format(what="an alert"),
-        "trigger_alerts", params=(*(filter_param(f) for f in (filters.SEVERITY, filters.ALERT_STATUS,
-                                                               filters.CLASSIFICATION, filters.SERVICE_SOURCE)),
-                                  TENANT, TRIGGER_STATE),
-        success_schema="AlertBatch", success_description="The new versions of alerts", errors=TRIGGER_ERRORS,
-        extra={"trigger": "To see it work now, change an alert in Microsoft Defender and wait for the next export."},
-    ),
-    Operation(
-        "WhenIncidentsChange", "triggers_incidents", "GET", "triggers/incidents", "Triggers",
-        "When incidents are created or updated", TRIGGER_HOW.format(what="an incident"),
-        "trigger_incidents", params=(*(filter_param(f) for f in (filters.SEVERITY, filters.INCIDENT_STATUS,
-                                                                  filters.CLASSIFICATION)),
-                                     TENANT, TRIGGER_STATE),
-        success_schema="IncidentBatch", success_description="The new versions of incidents", errors=TRIGGER_ERRORS,
-        extra={"trigger": "To see it work now, change an incident in Microsoft Defender and wait for the next "
-               "export."},
-    ),
+    # WhenAlertsChange, WhenIncidentsChange
+    _trigger("alert", filters.SEVERITY, filters.ALERT_STATUS, filters.CLASSIFICATION, filters.SERVICE_SOURCE),
+    _trigger("incident", filters.SEVERITY, filters.INCIDENT_STATUS, filters.CLASSIFICATION),
     Operation(
         "GetOpenApiDocument", "actions_openapi", "GET", "openapi.json", "Meta", "OpenAPI document",
         "This document: OpenAPI 2.0, usable as-is to create a Logic Apps custom connector.",
@@ -354,25 +374,17 @@ OPERATIONS: tuple[Operation, ...] = (
         served_by="export",
     ),
     # --- served by functions/webhooks.py (called by Microsoft Graph, hidden from the Logic Apps designer)
-    Operation(
-        "ReceiveChangeNotifications", "webhook_notifications", "POST", "webhooks/notifications", "Webhooks",
-        "Graph change notifications",
+    _graph_callback(
+        "ReceiveChangeNotifications", "webhook_notifications", "webhooks/notifications", "Graph change notifications",
         "Microsoft Graph posts change notifications here. With ?validationToken= it answers the subscription "
         "validation handshake: 200, text/plain, the token. Otherwise it checks each notification's clientState, "
-        "queues the accepted ones for export and answers 202.",
-        "", params=(VALIDATION_TOKEN,), body="ChangeNotificationCollection", success_status=202,
-        success_description="Accepted: the trusted notifications are queued", errors=(400, 401, 413, 503),
-        served_by="webhooks", visibility="internal", extra={"bodyRequired": False, "handshake": True},
+        "queues the accepted ones for export and answers 202.", "notifications",
     ),
-    Operation(
-        "ReceiveLifecycleNotifications", "webhook_lifecycle", "POST", "webhooks/lifecycle", "Webhooks",
-        "Graph lifecycle notifications",
+    _graph_callback(
+        "ReceiveLifecycleNotifications", "webhook_lifecycle", "webhooks/lifecycle", "Graph lifecycle notifications",
         "Microsoft Graph posts subscription lifecycle events here (reauthorizationRequired, subscriptionRemoved, "
         "missed), with the same validation handshake. Accepted events are queued; the processor renews or "
-        "recreates the subscription and runs a catch-up export.",
-        "", params=(VALIDATION_TOKEN,), body="ChangeNotificationCollection", success_status=202,
-        success_description="Accepted: the trusted events are queued", errors=(400, 401, 413, 503),
-        served_by="webhooks", visibility="internal", extra={"bodyRequired": False, "handshake": True},
+        "recreates the subscription and runs a catch-up export.", "events",
     ),
     Operation(
         "GetSubscriptions", "webhook_subscriptions", "GET", "webhooks/subscriptions", "Webhooks",

@@ -17,12 +17,11 @@ What it holds, and why:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.graph.versions import version_key
+from shared.storage.json_blob import BlobConflict, JsonBlob, as_object
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -32,7 +31,7 @@ UNVERSIONED = ""  # bucket of items that carry no version timestamp: never prune
 SCHEMA = 1
 
 
-class CheckpointConflict(Exception):
+class CheckpointConflict(BlobConflict):
     """Another writer changed the checkpoint since we read it (ETag mismatch): stop and let that run win."""
 
 
@@ -117,7 +116,7 @@ class Checkpoint:
     writer: str | None = None
     context: dict[str, Any] | None = None  # context streams only: their state (shared/context/streams.py)
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> dict[str, Any]:
         data = {
             "schema": SCHEMA,
             "stream": self.stream,
@@ -135,11 +134,11 @@ class Checkpoint:
         }
         if self.context is not None:
             data["context"] = self.context
-        return json.dumps(data, separators=(",", ":")).encode()
+        return data
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Checkpoint:
-        data = json.loads(raw)
+    def from_json(cls, document: Any) -> Checkpoint:
+        data = as_object(document)
         if data.get("schema") != SCHEMA:
             raise ValueError(f"checkpoint schema {data.get('schema')!r} is not {SCHEMA}")
         return cls(
@@ -159,10 +158,6 @@ class Checkpoint:
         )
 
 
-def utc_now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class CheckpointStore:
     """Checkpoints as blobs `<prefix>/<stream>/<tenant>.json` in the state container."""
 
@@ -173,39 +168,24 @@ class CheckpointStore:
     def blob_name(self, stream: str, tenant: str) -> str:
         return f"{self.prefix}/{stream}/{tenant}.json"
 
-    def load(self, stream: str, tenant: str) -> tuple[Checkpoint, str | None]:
-        """The checkpoint and its ETag; a fresh checkpoint and None when there is none yet."""
-        from azure.core.exceptions import ResourceNotFoundError
+    def _document(self, name: str) -> JsonBlob[Checkpoint]:
+        return JsonBlob(self._container.get_blob_client(name), Checkpoint.from_json, Checkpoint.to_json)
 
-        blob = self._container.get_blob_client(self.blob_name(stream, tenant))
-        try:
-            downloader = blob.download_blob()
-        except ResourceNotFoundError:
-            return Checkpoint(stream=stream, tenant=tenant), None
-        raw = downloader.readall()
-        return Checkpoint.from_json(raw), downloader.properties.etag
+    def load(self, stream: str, tenant: str) -> tuple[Checkpoint, str | None]:
+        """The checkpoint and its ETag; a fresh checkpoint and None when there is none yet. A checkpoint that cannot
+        be read raises CorruptBlob (a ValueError): the run fails and says so, and the blob keeps its cursor."""
+        return self._document(self.blob_name(stream, tenant)).load_or(lambda: Checkpoint(stream=stream, tenant=tenant))
 
     def save(self, checkpoint: Checkpoint, etag: str | None) -> str:
         """Write if nobody else did since `etag` (None: only if it does not exist yet). Returns the new ETag."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
-
-        blob = self._container.get_blob_client(self.blob_name(checkpoint.stream, checkpoint.tenant))
+        document = self._document(self.blob_name(checkpoint.stream, checkpoint.tenant))
         try:
-            if etag is None:
-                result = blob.upload_blob(checkpoint.to_json(), overwrite=False)
-            else:
-                result = blob.upload_blob(
-                    checkpoint.to_json(), overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified
-                )
-        except (ResourceExistsError, ResourceModifiedError) as exc:
-            raise CheckpointConflict(f"checkpoint {blob.blob_name} was changed by another run") from exc
-        return str(result["etag"])
+            return document.save(checkpoint, etag)
+        except BlobConflict as exc:
+            raise CheckpointConflict(f"checkpoint {document.name} was changed by another run") from exc
 
     def list_all(self) -> list[Checkpoint]:
-        """Every checkpoint under the prefix (for the status endpoint)."""
-        checkpoints = []
-        for props in self._container.list_blobs(name_starts_with=f"{self.prefix}/"):
-            raw = self._container.get_blob_client(props.name).download_blob().readall()
-            checkpoints.append(Checkpoint.from_json(raw))
-        return checkpoints
+        """Every checkpoint under the prefix."""
+        loaded = (self._document(props.name).load()
+                  for props in self._container.list_blobs(name_starts_with=f"{self.prefix}/"))
+        return [found.value for found in loaded if found is not None]

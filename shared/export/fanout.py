@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 from shared.export.streams import EXPORT_FAMILIES, STREAMS
 from shared.graph.families import RateFamily
 from shared.settings import GUID_RE
+from shared.storage.json_blob import BlobConflict, CorruptBlob, JsonBlob, as_object
 
 if TYPE_CHECKING:
-    from azure.storage.blob import ContainerClient
+    from azure.storage.blob import BlobClient, ContainerClient
 
     from shared.export.engine import ExportEngine, RunSummary
     from shared.settings import Settings
@@ -127,17 +128,20 @@ class MarkerBoard:
         self._now = now
         self._ttl = ttl
 
+    def _marker(self, family: RateFamily, tenant: str) -> tuple[BlobClient, JsonBlob[dict[str, Any]]]:
+        blob = self._state.get_blob_client(marker_name(family, tenant))
+        return blob, JsonBlob(blob, as_object, as_object)
+
     def claim(self, family: RateFamily, tenant: str, tick: str) -> str | None:
         """Claim the marker for a new item; None when claimed, else since when the unsettled item has held it."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceNotFoundError
 
-        blob = self._state.get_blob_client(marker_name(family, tenant))
-        body = json.dumps({"tick": tick, "queuedAt": _stamp(self._now())}).encode()
+        blob, marker = self._marker(family, tenant)
+        body = {"tick": tick, "queuedAt": _stamp(self._now())}
         try:
-            blob.upload_blob(body, overwrite=False)
+            marker.save(body, None)
             return None
-        except ResourceExistsError:
+        except BlobConflict:
             pass
         try:
             props = blob.get_blob_properties()
@@ -148,29 +152,27 @@ class MarkerBoard:
             return _stamp(since)
         # A lost item: take the marker over, unless another timer run did so first.
         try:
-            blob.upload_blob(body, overwrite=True, etag=props.etag, match_condition=MatchConditions.IfNotModified)
-        except (ResourceModifiedError, ResourceExistsError):
+            marker.save(body, props.etag)
+        except BlobConflict:
             return _stamp(self._now())
         log.warning("Work item marker %s was older than %s; its item is taken to be lost and queued again",
-                    marker_name(family, tenant), self._ttl)
+                    marker.name, self._ttl)
         return None
 
     def settle(self, item: WorkItem) -> None:
         """Delete the item's marker if it is still this item's (a newer tick may have taken a stale one over)."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-
-        blob = self._state.get_blob_client(marker_name(item.family, item.tenant))
+        blob, marker = self._marker(item.family, item.tenant)
         try:
-            download = blob.download_blob()
-            owner = json.loads(download.readall() or b"{}").get("tick")
-            if owner != item.tick:
-                return
-            blob.delete_blob(etag=download.properties.etag, match_condition=MatchConditions.IfNotModified)
-        except (ResourceNotFoundError, ResourceModifiedError):
-            pass
-        except ValueError:
+            found = marker.load()
+        except CorruptBlob:
             blob.delete_blob()  # unreadable: nobody can own it
+            return
+        if found is None or found.value.get("tick") != item.tick:
+            return
+        try:
+            marker.delete(found.etag)
+        except BlobConflict:
+            pass  # taken over by a newer tick since we read it
 
 
 def _stamp(moment: datetime) -> str:
@@ -239,13 +241,3 @@ def run_item(settings: Settings, item: WorkItem, engine: ExportEngine,
 
 def tick_id(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def status_of_markers(state: ContainerClient) -> list[dict[str, Any]]:
-    """Unsettled work items (queued or running), for operators."""
-    rows = []
-    for blob in state.list_blobs(name_starts_with=f"{MARKER_PREFIX}/"):
-        _, family, tenant = blob.name.split("/", 2)
-        rows.append({"family": family, "tenant": tenant,
-                     "since": _stamp(blob.last_modified) if blob.last_modified else None})
-    return rows

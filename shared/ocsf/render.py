@@ -20,7 +20,6 @@ from shared.ocsf.table import Item, Row, apply, text, unmapped
 
 log = logging.getLogger("graph_security_bridge.ocsf")
 
-DEFAULT_VERSION = "1.8.0"
 # The OCSF versions the mapping is checked against (tests validate every record against each).
 SUPPORTED_VERSIONS = ("1.6.0", "1.7.0", "1.8.0")
 

@@ -96,9 +96,3 @@ class RunLease:
         except AzureError:
             pass  # it expires on its own within its duration
         self._lease = None
-
-    def __enter__(self) -> RunLease:
-        return self.acquire()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()

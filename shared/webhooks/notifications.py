@@ -140,10 +140,6 @@ class SubscriptionDirectory:
         except Exception as exc:  # the cache stays as it was; the next expired lookup tries again
             log.warning("Could not refresh the subscription records: %s", exc)
 
-    def forget(self) -> None:
-        with self._changed:
-            self._load_started = None
-
 
 def _same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())

@@ -3,23 +3,23 @@
 One record per desired subscription and tenant, keyed by DesiredSubscription.key(): Graph's subscription id, the
 expiry, and the clientState Graph echoes in every notification (a secret: never logged, never answered by the status
 endpoint). The blob is written with ETag optimistic concurrency: the upkeep timer and the lifecycle handling can run
-at the same time on different instances, and neither may undo the other's change.
+at the same time on different instances, and neither may undo the other's change. A blob that cannot be read is an
+error (CorruptBlob) wherever it is read, never an empty state: writing one over it would forget subscriptions that
+Graph still delivers for.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from shared.storage.json_blob import BlobConflict, JsonBlob, as_object
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
     from shared.settings import Settings
-
-log = logging.getLogger("graph_security_bridge.webhooks")
 
 STATE_BLOB = "webhooks/subscriptions.json"
 MAX_WRITE_ATTEMPTS = 8
@@ -61,25 +61,25 @@ class SubscriptionState:
         self.records: dict[str, SubscriptionRecord] = records or {}
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> SubscriptionState:
-        data = json.loads(raw)
-        return cls({key: SubscriptionRecord(**value) for key, value in data.get("subscriptions", {}).items()})
+    def from_json(cls, document: Any) -> SubscriptionState:
+        subscriptions = as_object(as_object(document).get("subscriptions", {}))
+        return cls({key: SubscriptionRecord(**as_object(value)) for key, value in subscriptions.items()})
 
-    def to_json(self) -> str:
-        return json.dumps({"version": 1, "subscriptions": {k: asdict(v) for k, v in self.records.items()}},
-                          separators=(",", ":"))
+    def to_json(self) -> dict[str, Any]:
+        return {"version": 1, "subscriptions": {k: asdict(v) for k, v in self.records.items()}}
 
     def by_subscription_id(self) -> dict[str, SubscriptionRecord]:
         return {r.subscription_id: r for r in self.records.values() if r.subscription_id}
 
 
-class StateConflict(Exception):
+class StateConflict(BlobConflict):
     """The state blob changed MAX_WRITE_ATTEMPTS times while we tried to update it."""
 
 
 class SubscriptionStore:
     def __init__(self, container: ContainerClient) -> None:
-        self._blob = container.get_blob_client(STATE_BLOB)
+        self._document = JsonBlob(container.get_blob_client(STATE_BLOB), SubscriptionState.from_json,
+                                  SubscriptionState.to_json)
         self._container = container
 
     @classmethod
@@ -91,33 +91,15 @@ class SubscriptionStore:
                    .get_container_client(settings.state_container))
 
     def load(self) -> tuple[SubscriptionState, str | None]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            downloader = self._blob.download_blob()
-        except ResourceNotFoundError:
-            return SubscriptionState(), None
-        return SubscriptionState.from_json(downloader.readall()), downloader.properties.etag
+        return self._document.load_or(SubscriptionState)
 
     def update(self, change: Callable[[SubscriptionState], None]) -> SubscriptionState:
         """Apply `change` to the latest state and write it if nobody wrote in between; otherwise reload and apply
         it again. `change` must therefore be a pure function of the state it is given."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
-
         from shared.storage.clients import ensure_container
 
         ensure_container(self._container)
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            state, etag = self.load()
-            change(state)
-            try:
-                if etag is None:
-                    self._blob.upload_blob(state.to_json(), overwrite=False)
-                else:
-                    self._blob.upload_blob(state.to_json(), overwrite=True, etag=etag,
-                                           match_condition=MatchConditions.IfNotModified)
-                return state
-            except (ResourceExistsError, ResourceModifiedError):
-                log.info("Subscription state changed while updating it; applying the change again")
-        raise StateConflict(f"{STATE_BLOB} kept changing; gave up after {MAX_WRITE_ATTEMPTS} attempts")
+        try:
+            return self._document.update(change, SubscriptionState, attempts=MAX_WRITE_ATTEMPTS).value
+        except BlobConflict as exc:
+            raise StateConflict(f"{STATE_BLOB} kept changing; gave up after {MAX_WRITE_ATTEMPTS} attempts") from exc

@@ -334,6 +334,23 @@ def test_comment_with_idempotency_key_is_added_once(api, alerts):
     assert len(audited) == 1 and audited[0]["idempotencyKey"] == "run-1:alert-comment"
 
 
+def test_a_damaged_idempotency_record_refuses_the_comment_and_stays(api, alerts):
+    from shared.actions.idempotency import record_name
+    from shared.settings import load_settings
+
+    (alert_id,) = alerts(1)
+    state = BlobServiceClient.from_connection_string(api.stack.azurite.connection_string).get_container_client(
+        load_settings(api.host.env).state_container)
+    name = record_name(api.tenant, f"AddAlertComment:{alert_id}", "damaged-record")
+    state.upload_blob(name, b'{"state": "pen', overwrite=True)  # cut short
+    headers = {"Idempotency-Key": "damaged-record"}
+    response = api.call("POST", f"alerts/{alert_id}/comments", {"comment": "Checked."}, headers=headers)
+    assert response.status_code == 409 and response.json()["title"] == "Idempotency-Key record damaged"
+    assert "Retry-After" not in response.headers  # retrying cannot help: the caller decides
+    assert api.graph_requests("POST", f"{alert_id}/comments") == []
+    assert state.get_blob_client(name).download_blob().readall() == b'{"state": "pen'
+
+
 def test_audit_container_holds_only_append_blobs(api, alerts):
     # In Azure the audit container has a time-based immutability policy that allows only appends to append blobs
     # (infra/modules/storage.bicep): a blob the app overwrites or deletes there would fail. The idempotency records,

@@ -164,3 +164,16 @@ def test_small_requests_answer_at_once_and_job_ids_are_checked(running: Running)
     missing = running.call("GET", "jobs/" + "0" * 32)
     assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/problem+json"
 
+
+
+def test_a_damaged_job_record_is_named_and_left_as_it_is(running: Running):
+    from shared.settings import load_settings
+
+    state = BlobServiceClient.from_connection_string(running.stack.azurite.connection_string).get_container_client(
+        load_settings(running.env).state_container)
+    job_id = "d" * 32
+    state.upload_blob(f"jobs/{job_id}.json", b'{"id": "' + job_id.encode() + b'"}', overwrite=True)  # fields missing
+    response = running.call("GET", f"jobs/{job_id}")
+    assert response.status_code == 500 and response.json()["title"] == "Stored record damaged"
+    assert f"jobs/{job_id}.json" in response.json()["detail"]
+    assert state.download_blob(f"jobs/{job_id}.json").readall() == b'{"id": "' + job_id.encode() + b'"}'
