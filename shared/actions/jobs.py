@@ -67,9 +67,11 @@ class JobKind(Protocol):
         """Units per run_slice call; the job is saved after each."""
         ...
 
-    def run_slice(self, settings: Settings, job: Job, units: list[str], budget_seconds: float) -> dict[str, Any]:
+    def run_slice(self, settings: Settings, job: Job, units: list[str], budget_seconds: float,
+                  keep_alive: Callable[[], None]) -> dict[str, Any]:
         """The final results of the units it finished (by unit), within about `budget_seconds`. A unit left out
-        is tried again by the next call; progress within a unit may be kept in `job.pending`."""
+        is tried again by the next call; progress within a unit may be kept in `job.pending`. `keep_alive` renews
+        the job's lease (raising LeaseLost when another worker took the job): call it at each step of a long slice."""
         ...
 
     def answer(self, job: Job) -> dict[str, Any]:
@@ -88,7 +90,9 @@ class AsyncKind:
     what: str  # for messages
     slice_size: int = SLICE_IDS
 
-    def run_slice(self, settings: Settings, job: Job, units: list[str], budget_seconds: float) -> dict[str, Any]:
+    def run_slice(self, settings: Settings, job: Job, units: list[str], budget_seconds: float,
+                  keep_alive: Callable[[], None]) -> dict[str, Any]:
+        # A slice of SLICE_IDS ids takes about 40 s at Graph's default budget: within the lease, renewed after it.
         results = _run_slice(settings, job, self, units, budget_seconds)
         return {str(r["id"]): r for r in results if r.get("result") != "notAttempted" and r.get("id") in units}
 
@@ -401,7 +405,7 @@ def work(settings: Settings, job_id: str, *, budget_seconds: float = WORKER_BUDG
         while job.remaining and clock() < deadline:
             units = job.remaining[:kind.slice_size]
             try:
-                results = kind.run_slice(settings, job, units, deadline - clock())
+                results = kind.run_slice(settings, job, units, deadline - clock(), lease.ensure)
             except Exception as exc:  # storage (the audit trail) or a bug: the queue delivers the message again
                 job.last_error = f"{_now()} {type(exc).__name__}: {exc}"[:500]
                 _save_quietly(store, job, etag)

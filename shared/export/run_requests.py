@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -172,13 +172,28 @@ class ExportJobKind:
 
     slice_size = 1
 
-    def run_slice(self, settings: Settings, job: Job, units: list[str], budget_seconds: float) -> dict[str, Any]:
+    def run_slice(self, settings: Settings, job: Job, units: list[str], budget_seconds: float,
+                  keep_alive: Callable[[], None]) -> dict[str, Any]:
         from shared.export.engine import ExportEngine
 
         (tenant,) = units
+        lost: list[Exception] = []
+
+        def renew_job_lease(_: RunSummary) -> None:
+            # After each page (a page slowed by Graph's throttling can outlast the job's lease). A lost job lease
+            # must not fail the export run, which is sound whoever holds the job: it is raised after the run.
+            if not lost:
+                try:
+                    keep_alive()
+                except Exception as exc:
+                    lost.append(exc)
+
         engine = ExportEngine(settings)
         seconds = max(1.0, min(float(settings.time_budget_seconds), JOB_RUN_SECONDS, budget_seconds))
-        summary = engine.run(job.request["stream"], tenant, backfill=_window(job), time_budget_seconds=seconds)
+        summary = engine.run(job.request["stream"], tenant, backfill=_window(job), time_budget_seconds=seconds,
+                             progress=renew_job_lease)
+        if lost:
+            raise lost[0]
         merged = merge_summaries(job.pending.get(tenant), summary.as_dict())
         if summary.status == "partial":  # its time was up: the next run resumes from the checkpoint
             job.pending[tenant] = merged
