@@ -5,10 +5,16 @@ imitated: send, get 202, follow Location (after Retry-After; the test polls fast
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -23,12 +29,13 @@ from local.graphsim import SimConfig
 from local.stack import LocalStack
 from shared.actions import jobs
 from shared.actions.operations import JOB_QUEUE
-from shared.storage.leases import RunLease
+from shared.storage.leases import LEASE_SECONDS, RunLease
 
 ASYNC = {"Prefer": "respond-async"}
 EXPORT = "exp-jobs-it"
 STATE = "state-jobs-it"
 ALERTS = 3000  # three pages of 1,000
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -233,6 +240,52 @@ def test_a_job_survives_a_restart_of_the_host_mid_run(running: Running):
     exported = read_export(running.blobs(EXPORT), "alerts", tenant)
     assert exported.duplicates == []
     assert missing_latest(exported, running.stack.sim.alerts(tenant), "alerts") == []
+
+
+def test_a_job_survives_a_worker_killed_mid_run(running: Running, tmp_path):
+    """A host process killed (SIGKILL) while its worker is inside an engine run: the job's message comes back when
+    its in-flight visibility ends (the Functions host: minutes; here just past the 60 s leases the dead worker held),
+    and the next worker finishes the export, every alert once."""
+    tenant = running.tenant
+    running.stack.sim.update_alerts(tenant, count=ALERTS)  # three pages of new versions
+    running.host.stop()  # only the doomed host works on the job
+    env = {**running.env, "REQUESTS_CA_BUNDLE": os.environ["REQUESTS_CA_BUNDLE"]}
+    key = secrets.token_urlsafe(16)
+    visibility = LEASE_SECONDS + 10
+    since = len(running.stack.sim.request_log)
+    running.stack.sim.set_faults(latency_ms=700, path="alerts_v2")  # slow pages: the kill lands mid-run
+    with (tmp_path / "host.log").open("w") as log:
+        doomed = subprocess.Popen([sys.executable, "-m", "tests.integration.job_host", json.dumps(env), key,
+                                   str(visibility)], cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        base_url = doomed.stdout.readline().strip()
+        assert base_url.startswith("http://"), (tmp_path / "host.log").read_text()[-2000:]
+        accepted = requests.post(f"{base_url}/export/alerts?tenant={tenant}", timeout=60,
+                                 headers={"x-functions-key": key, **ASYNC})
+        assert accepted.status_code == 202, accepted.text
+        deadline = time.monotonic() + 60
+        while running.graph_pages(since) < 2:  # the first page is written and checkpointed, the second on its way
+            assert time.monotonic() < deadline, (tmp_path / "host.log").read_text()[-2000:]
+            time.sleep(0.05)
+    finally:
+        doomed.kill()
+        doomed.wait(30)
+        running.stack.sim.clear_faults()
+    cut_off_after = running.graph_pages(since)
+    assert 2 <= cut_off_after < 4
+    running.restart()
+    final = running.follow(running.job(accepted), timeout=visibility + 120)
+    assert final.status_code == 200, final.text
+    (run,) = final.json()["runs"]
+    assert run["status"] == "ok", run
+    # The killed run's pages stay exported and are not read again: the summary (the runs whose results the job
+    # saved) counts only the rest.
+    assert ALERTS - 2000 <= run["items"] <= ALERTS - 1000
+    exported = read_export(running.blobs(EXPORT), "alerts", tenant)
+    assert exported.duplicates == []
+    assert missing_latest(exported, running.stack.sim.alerts(tenant), "alerts") == []
+    print(f"\nworker killed after {cut_off_after} page request(s); the job finished after the restart with "
+          f"{run['items']} items in {run['engine_runs']} engine run(s)")
 
 
 def test_a_busy_stream_is_reported_not_hidden(running: Running):
