@@ -78,13 +78,16 @@ INCIDENT_ID = Param(
     {"type": "string", "pattern": v.ENTITY_ID_PATTERN, "minLength": 1, "maxLength": v.MAX_ENTITY_ID_CHARS},
     required=True,
 )
-IDEMPOTENCY_KEY = Param(
-    "Idempotency-Key", "header", "Idempotency key",
+def idempotency_key(description: str) -> Param:
+    """The Idempotency-Key header (validation.idempotency_key checks it), with what it means for the operation."""
+    return Param("Idempotency-Key", "header", "Idempotency key", description,
+                 {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
+                 visibility="advanced")
+
+
+IDEMPOTENCY_KEY = idempotency_key(
     "Any unique string for this comment (e.g. the Logic App run id and the item id). A retry with the same key "
-    "returns the first answer instead of adding the comment twice.",
-    {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
-    visibility="advanced",
-)
+    "returns the first answer instead of adding the comment twice.")
 
 VALIDATION_TOKEN = Param(
     "validationToken", "query", "Validation token",
@@ -145,13 +148,9 @@ PREFER_ASYNC = Param(
     "Location to poll (Logic Apps follows it on its own) and runs in the background, up to 5,000 ids.",
     {"type": "string", "enum": ["respond-async"]}, visibility="advanced",
 )
-JOB_KEY = Param(
-    "Idempotency-Key", "header", "Idempotency key",
+JOB_KEY = idempotency_key(
     "With respond-async: the same request with the same key (or, without a key, on the same UTC day) joins the job "
-    "it started instead of starting another. Use a new key to run the same change again on purpose.",
-    {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
-    visibility="advanced",
-)
+    "it started instead of starting another. Use a new key to run the same change again on purpose.")
 JOB_ID = Param(
     "jobId", "path", "Job id", "From the Location of a 202 answer.",
     {"type": "string", "pattern": "^[0-9a-f]{32}$"}, required=True,
@@ -165,13 +164,9 @@ EXPORT_ASYNC = Param(
     "Without it the request waits for the run (at most about 200 seconds).",
     {"type": "string", "enum": ["respond-async"], "default": "respond-async"}, required=True, visibility="internal",
 )
-EXPORT_KEY = Param(
-    "Idempotency-Key", "header", "Idempotency key",
+EXPORT_KEY = idempotency_key(
     "With respond-async: the same request with the same key joins the job it started, running or done. Without a "
-    "key, the same request joins the job while it runs and starts a new export once it is done.",
-    {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
-    visibility="advanced",
-)
+    "key, the same request joins the job while it runs and starts a new export once it is done.")
 ASYNC_HOW = (" With Prefer: respond-async, a larger request answers 202 at once and its Location gives the same "
              "answer when the work is done (up to 5,000 ids; the same request sent again joins the same job).")
 
