@@ -55,6 +55,10 @@ MAX_ASYNC_IDS = 5000  # ids one asynchronous request may hold (the synchronous l
 SLICE_IDS = 100
 WORKER_BUDGET_SECONDS = 240  # per worker invocation (host.json functionTimeout is 10 minutes)
 POLL_SECONDS = 10  # Retry-After of a running job
+# A job of a series (open_series_job) untouched for this long is taken for stalled (its message went to the poison
+# queue, or was lost): a new request starts a new job instead of joining it. A running job is saved after every
+# slice; a worker that keeps failing is retried 5 times, 30 s apart, each attempt at most WORKER_BUDGET_SECONDS.
+SERIES_STALL_SECONDS = 15 * 60
 JOB_ID_LENGTH = 32
 _PREFIX = "jobs/"
 
@@ -246,9 +250,10 @@ def open_job(store: JobStore, job: Job) -> tuple[Job, bool]:
 def open_series_job(store: JobStore, series: str, make: Callable[[str], Job]) -> tuple[Job, bool]:
     """The running job of a series of identical requests, or a new one (made by `make(job_id)`) when the series has
     none or its last job is done. For requests that may run again on purpose but must not run twice at once: a
-    repeat sent while the job runs (a retry) joins it. The series blob `jobs/series/<series>.json` names the
-    current job; it moves to a new job only with its ETag, so of two requests racing to start one, the second joins
-    the first's job. True when the job is new (or its record was missing and is written now)."""
+    repeat sent while the job runs (a retry) joins it; a job that has stalled (SERIES_STALL_SECONDS) is not joined.
+    The series blob `jobs/series/<series>.json` names the current job; it moves to a new job only with its ETag, so
+    of two requests racing to start one, the second joins the first's job. True when the job is new (or its record
+    was missing and is written now)."""
     from azure.core import MatchConditions
     from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
@@ -262,7 +267,7 @@ def open_series_job(store: JobStore, series: str, make: Callable[[str], Job]) ->
         if current:
             # The record may not exist yet (its starter wrote the pointer first): its content is this request's.
             job, created = open_job(store, make(current))
-            if job.answer is None:
+            if job.answer is None and not _stalled(job):
                 return job, created
         job_id = job_id_of([series, uuid.uuid4().hex])
         data = json.dumps({"job": job_id}).encode()
@@ -276,6 +281,14 @@ def open_series_job(store: JobStore, series: str, make: Callable[[str], Job]) ->
         return open_job(store, make(job_id))
     raise Problem(409, "Conflict", "Identical requests kept starting jobs at the same moment; send it again.",
                   headers={"Retry-After": "1"})
+
+
+def _stalled(job: Job) -> bool:
+    try:
+        updated = datetime.strptime(job.updated, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return True
+    return (datetime.now(UTC) - updated).total_seconds() > SERIES_STALL_SECONDS
 
 
 def accepted(job: Job, created: bool, location: str) -> Answer:

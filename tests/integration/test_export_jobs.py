@@ -208,6 +208,31 @@ def test_the_same_request_twice_runs_once(running: Running):
     assert read_export(running.blobs(EXPORT), "incidents", running.tenant).duplicates == []
 
 
+def test_a_stalled_job_is_not_joined(running: Running):
+    """A job whose worker gave up (its message in the poison queue) stays unfinished; a later identical request
+    without a key must not join it for ever."""
+    quiet = running.quiet_host()
+    try:
+        first = running.post("export/incidents?tenant=" + running.tenant, headers=ASYNC, host=quiet)
+        assert first.status_code == 202
+        job_id = first.headers["Location"].rsplit("/", 1)[1]
+        record = running.blobs(STATE).get_blob_client(f"jobs/{job_id}.json")
+        job = json.loads(record.download_blob().readall())
+        stalled_at = datetime.now(UTC) - timedelta(seconds=jobs.SERIES_STALL_SECONDS + 60)
+        job.update(updated=stalled_at.strftime("%Y-%m-%dT%H:%M:%SZ"), last_error="RuntimeError: gave up")
+        record.upload_blob(json.dumps(job), overwrite=True)  # as the worker's last save left it, long ago
+        QueueClient.from_connection_string(running.stack.azurite.connection_string, JOB_QUEUE).clear_messages()
+        assert running.queued_jobs() == 0  # its message is gone (to the poison queue, after 5 failed deliveries)
+        again = running.post("export/incidents?tenant=" + running.tenant, headers=ASYNC, host=quiet)
+        assert again.status_code == 202 and again.headers["Location"] != first.headers["Location"]
+        retry = running.post("export/incidents?tenant=" + running.tenant, headers=ASYNC, host=quiet)
+        assert retry.headers["Location"] == again.headers["Location"]  # the new job is joined as usual
+    finally:
+        quiet.stop()
+        running.restart()
+    assert running.follow(running.job(again)).status_code == 200
+
+
 def test_a_job_survives_a_restart_of_the_host_mid_run(running: Running):
     tenant = running.tenant
     running.stack.sim.update_alerts(tenant, count=ALERTS)  # three pages of new versions
