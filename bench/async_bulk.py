@@ -8,8 +8,8 @@ process. Graph's budget for the security API is 150 requests a minute per app an
 counting as one; 3,000 updates therefore need at least 20 minutes. To keep the run short, time is scaled: the
 simulator throttles at 150 x SCALE requests a minute and the app paces itself at the same rate
 (GRAPH_SECURITY_REQUESTS_PER_MINUTE), so the ratio printed, wall time over the budget's minimum time, is the one a
-real run would show. Also printed: the $batch calls (target: N / 20 plus retries), 429 answers and the time to the
-202 answer.
+real run would show. Also printed: whether there is one result per id, the $batch calls (target: N / 20 plus
+retries), the alert updates inside them (N plus the ones resent after a 429), 429 answers and the time to the 202.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 import requests
 
 
-def run(alerts: int, scale: float) -> dict[str, float]:
+def run(alerts: int, scale: float) -> dict[str, float | bool]:
     import function_app
     from local.devhost import DevHost
     from local.graphsim import SimConfig
@@ -45,12 +45,21 @@ def run(alerts: int, scale: float) -> dict[str, float]:
                 response = requests.get(response.headers["Location"], headers=headers, timeout=60)
             seconds = time.perf_counter() - started
             log = stack.sim.request_log[since:]
-    summary = response.json().get("summary", {})
+    updates = [r for r in log if r.in_batch and r.method == "PATCH"]
+    body = response.json()
+    summary = body.get("summary", {})
+    answered = [r.get("id") for r in body.get("results", [])]
     return {
         "status": response.status_code, "updated": summary.get("updated", 0), "seconds": seconds,
+        # one result per requested id: as many results as ids, and exactly the ids sent
+        "one_per_id": len(answered) == len(ids) and sorted(answered) == sorted(ids),
         "accepted": accepted, "budget_seconds": alerts / rate * 60,
         "batches": sum(1 for r in log if r.path.endswith("/$batch") and not r.in_batch),
         "throttled": sum(1 for r in log if r.status == 429),
+        # Every update Graph saw beyond one per alert must be the resend of one Graph throttled.
+        "updates_sent": len(updates),
+        "updates_throttled": sum(1 for r in updates if r.status == 429),
+        "batches_throttled": sum(1 for r in log if r.path.endswith("/$batch") and not r.in_batch and r.status == 429),
     }
 
 
@@ -62,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"async bulk resolve of {args.alerts} alerts, Graph budget 150 x {args.scale:g} requests/minute...",
           flush=True)
     r = run(args.alerts, args.scale)
-    print(f"HTTP {r['status']}: {r['updated']} updated; 202 answered in {r['accepted'] * 1000:.0f} ms; "
+    print(f"HTTP {r['status']}: {r['updated']} updated, one result per id: {'yes' if r['one_per_id'] else 'NO'}; "
+          f"202 answered in {r['accepted'] * 1000:.0f} ms; "
           f"{r['batches']} $batch calls (target {-(-args.alerts // 20)} plus retries), {r['throttled']} throttled")
+    print(f"alert updates inside the $batch calls: {r['updates_sent']} = {args.alerts} + "
+          f"{r['updates_sent'] - args.alerts} resent ({r['updates_throttled']} answered 429; "
+          f"{r['batches_throttled']} whole $batch calls answered 429)")
     print(f"wall time {r['seconds']:.1f} s against the budget's minimum {r['budget_seconds']:.1f} s: "
           f"{r['seconds'] / r['budget_seconds']:.2f}x (scaled; at real time about "
           f"{r['seconds'] * args.scale / 60:.0f} min for {r['budget_seconds'] * args.scale / 60:.0f} min of budget)")

@@ -8,22 +8,10 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import handle, json_response
+from functions.http import call_of, handle, json_response
 from shared.actions.operations import JOB_QUEUE, SERVED_HERE, Operation
-from shared.actions.validation import HttpCall
 
 bp = func.Blueprint()
-
-
-def call_of(req: func.HttpRequest) -> HttpCall:
-    return HttpCall(
-        method=req.method,
-        url=req.url,
-        route_params=dict(req.route_params),
-        params=dict(req.params),
-        headers={name.lower(): value for name, value in req.headers.items()},
-        body=req.get_body() or b"",
-    )
 
 
 def _serve(op: Operation, req: func.HttpRequest, jobs: func.Out[str] | None = None) -> func.HttpResponse:

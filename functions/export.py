@@ -9,28 +9,40 @@ import logging
 
 import azure.functions as func
 
-from functions.http import handle, json_response
+from functions.http import call_of, handle, json_response
+from shared.actions.operations import JOB_QUEUE
 
 log = logging.getLogger("graph_security_bridge.export")
 
 bp = func.Blueprint()
 
+ROUTE = "export/{stream}"
+
 
 @bp.function_name("export_run")
-@bp.route(route="export/{stream}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def export_run(req: func.HttpRequest) -> func.HttpResponse:
+@bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.queue_output(arg_name="jobs", queue_name=JOB_QUEUE, connection="BRIDGE_STORAGE")
+def export_run(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
     """Run one stream now (all tenants, or ?tenant=). A JSON body {"from": ..., "to": ...} runs a backfill of that
-    window instead, with its own checkpoint and folder, leaving the live cursor alone."""
+    window instead, with its own checkpoint and folder, leaving the live cursor alone. With `Prefer: respond-async`
+    the run becomes a job (202 and its Location; functions/jobs.py runs it), see shared.export.run_requests."""
 
     def work() -> func.HttpResponse:
+        from shared.actions.jobs import prefers_async
         from shared.export.engine import ExportEngine
-        from shared.export.run_requests import HTTP_TIME_BUDGET_SECONDS, parse_run_request, status_for
+        from shared.export.run_requests import HTTP_TIME_BUDGET_SECONDS, parse_run_request, start_job, status_for
         from shared.runtime import get_settings
         from shared.storage.clients import Patience
 
         settings = get_settings()
         request = parse_run_request(settings, req.route_params.get("stream", ""), req.params.get("tenant"),
                                     req.get_body())
+        call = call_of(req)
+        if prefers_async(call):
+            accepted = start_job(settings, request, call, ROUTE)
+            if accepted.messages:
+                jobs.set(accepted.messages[0])  # the job's first message for the worker (functions/jobs.py)
+            return json_response(accepted.body, status=accepted.status, headers=accepted.headers)
         engine = ExportEngine(settings, patience=Patience.INTERACTIVE)  # the caller waits: no minutes of retries
         summaries = [
             engine.run(request.stream, tenant, backfill=request.backfill,

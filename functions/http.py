@@ -9,10 +9,23 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.actions.validation import HttpCall
 from shared.problems import PROBLEM_CONTENT_TYPE, Problem
 from shared.settings import SettingsError
 
 log = logging.getLogger("graph_security_bridge.http")
+
+
+def call_of(req: func.HttpRequest) -> HttpCall:
+    """The request as shared/ sees it (lower-case header names)."""
+    return HttpCall(
+        method=req.method,
+        url=req.url,
+        route_params=dict(req.route_params),
+        params=dict(req.params),
+        headers={name.lower(): value for name, value in req.headers.items()},
+        body=req.get_body() or b"",
+    )
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:

@@ -1,5 +1,6 @@
-"""The worker of asynchronous bulk requests (shared.actions.jobs): one queue message per job; a job longer than one
-invocation's budget queues a message to continue, so no invocation runs into the function timeout."""
+"""The worker of asynchronous requests (shared.actions.jobs): bulk actions and "export now" jobs. One queue message
+per job; a job longer than one invocation's budget queues a message to continue, so no invocation runs into the
+function timeout."""
 
 from __future__ import annotations
 

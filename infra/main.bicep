@@ -189,8 +189,11 @@ param vnetEnabled bool = false
 @description('Announce new export blobs on a Storage queue (graph-export-events) through an Event Grid system topic, for queue-driven SIEM readers.')
 param enableEventGrid bool = false
 
-@description('Deploy a sample Logic App that triages an alert through PATCH /api/alerts/{id}.')
+@description('Deploy the sample playbook (Logic App): on every new high-severity alert (the app\'s polling trigger), read it, comment on it and assign it.')
 param deployLogicAppSample bool = false
+
+@description('Owner the sample playbook assigns alerts to (alerts_v2 assignedTo, usually a user principal name).')
+param logicAppAssignee string = 'SOC triage'
 
 @description('Object id of the operator (azd sets AZURE_PRINCIPAL_ID): may place the app-registration credential in Key Vault and read the function keys there. Empty: none.')
 param principalId string = ''
@@ -512,6 +515,9 @@ module logicApp 'modules/logicapp.bicep' = if (deployLogicAppSample) {
     functionAppHostName: functionApp.outputs.defaultHostName
     keyVaultName: keyVault.?outputs.name ?? ''
     functionKeySecretName: keyVault.?outputs.logicAppFunctionKeyName ?? ''
+    // The value of that secret (derived here, stored by the keyVault module): the trigger's copy.
+    triggerFunctionKey: logicAppFunctionKey
+    assignee: logicAppAssignee
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
   }
 }

@@ -1,8 +1,18 @@
-// Sample Logic App (Consumption) that triages an alert through the function app: POST {"alertId": "...",
-// "update": {...}} to the workflow's trigger URL and it sends PATCH /api/alerts/{alertId} with the update as body.
-// The function key never appears in the template, the deployment history or the run history: at run time the
-// workflow reads it from Key Vault with its own managed identity (Key Vault Secrets User on that one secret) and
-// the HTTP actions are marked secure. Copy the two HTTP actions into your own playbooks.
+// Sample playbook (Logic App, Consumption): on every new high-severity alert, read it, comment on it and assign it,
+// through the function app (docs/logic-apps.md, "The sample playbook").
+//
+// - Trigger: the app's polling trigger GET /api/triggers/alerts?severity=high&status=new, with Logic Apps' built-in
+//   HTTP trigger, which follows the polling contract (202 + Location + Retry-After: nothing new; 200: the new
+//   versions). splitOn starts one run per alert. It reads the export, not Graph.
+// - Actions: GET /api/alerts/{id} (read it as it is now), then, if nobody took it meanwhile, POST
+//   /api/alerts/{id}/comments (with an Idempotency-Key, so a retry does not comment twice) and PATCH
+//   /api/alerts/{id} (assignedTo and status inProgress: the alert's next version is no longer "new", so it does not
+//   start the playbook again).
+// - The function key (a function-scoped key, set by the azd postdeploy hook on exactly the four functions above):
+//   the actions read it from Key Vault at run time with the workflow's managed identity (Key Vault Secrets User on
+//   that one secret). A trigger runs before any action, so it cannot read the vault: it gets the same key as a
+//   securestring workflow parameter at deployment. Neither appears in the template, the deployment history or the
+//   run history (secure parameter; the key-bearing inputs and the vault's answer are marked secure).
 
 @description('Workflow name.')
 param name string
@@ -21,6 +31,13 @@ param keyVaultName string
 
 @description('Name of the secret that holds the function key of this workflow.')
 param functionKeySecretName string
+
+@description('The same function key, for the trigger (it polls before any action could read the vault).')
+@secure()
+param triggerFunctionKey string
+
+@description('Owner the playbook assigns alerts to (alerts_v2 assignedTo, usually a user principal name).')
+param assignee string
 
 @description('Resource id of the Log Analytics workspace that receives the run history (WorkflowRuntime).')
 param logAnalyticsWorkspaceId string
@@ -47,28 +64,48 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
   }
   properties: {
     state: 'Enabled'
+    parameters: {
+      functionKey: {
+        value: triggerFunctionKey
+      }
+      assignee: {
+        value: assignee
+      }
+    }
     definition: {
       '$schema': 'https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#'
       contentVersion: '1.0.0.0'
+      parameters: {
+        functionKey: {
+          type: 'securestring'
+        }
+        assignee: {
+          type: 'string'
+        }
+      }
       triggers: {
-        manual: {
-          type: 'Request'
-          kind: 'Http'
+        When_a_high_severity_alert_is_new: {
+          type: 'Http'
+          recurrence: {
+            frequency: 'Minute'
+            interval: 1
+          }
           inputs: {
-            method: 'POST'
-            schema: {
-              type: 'object'
-              properties: {
-                alertId: {
-                  type: 'string'
-                }
-                update: {
-                  type: 'object'
-                }
-              }
-              required: [
-                'alertId'
-                'update'
+            method: 'GET'
+            uri: 'https://${functionAppHostName}/api/triggers/alerts'
+            queries: {
+              severity: 'high'
+              status: 'new'
+            }
+            headers: {
+              'x-functions-key': '@{parameters(\'functionKey\')}'
+            }
+          }
+          splitOn: '@triggerBody()?[\'value\']'
+          runtimeConfiguration: {
+            secureData: {
+              properties: [
+                'inputs'
               ]
             }
           }
@@ -94,7 +131,7 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
             }
           }
         }
-        Triage_alert: {
+        Read_alert: {
           type: 'Http'
           runAfter: {
             Get_function_key: [
@@ -102,13 +139,11 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
             ]
           }
           inputs: {
-            method: 'PATCH'
-            uri: 'https://${functionAppHostName}/api/alerts/@{encodeUriComponent(triggerBody()?[\'alertId\'])}'
+            method: 'GET'
+            uri: 'https://${functionAppHostName}/api/alerts/@{encodeUriComponent(triggerBody()?[\'id\'])}'
             headers: {
-              'Content-Type': 'application/json'
               'x-functions-key': '@{body(\'Get_function_key\')?[\'value\']}'
             }
-            body: '@triggerBody()?[\'update\']'
             retryPolicy: {
               type: 'exponential'
               count: 4
@@ -123,18 +158,92 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
             }
           }
         }
-        Response: {
-          type: 'Response'
-          kind: 'Http'
+        Still_new_and_unassigned: {
+          type: 'If'
           runAfter: {
-            Triage_alert: [
+            Read_alert: [
               'Succeeded'
-              'Failed'
             ]
           }
-          inputs: {
-            statusCode: '@outputs(\'Triage_alert\')?[\'statusCode\']'
-            body: '@body(\'Triage_alert\')'
+          expression: {
+            and: [
+              {
+                equals: [
+                  '@toLower(coalesce(body(\'Read_alert\')?[\'status\'], \'\'))'
+                  'new'
+                ]
+              }
+              {
+                equals: [
+                  '@empty(coalesce(body(\'Read_alert\')?[\'assignedTo\'], \'\'))'
+                  true
+                ]
+              }
+            ]
+          }
+          actions: {
+            Comment_on_alert: {
+              type: 'Http'
+              inputs: {
+                method: 'POST'
+                uri: 'https://${functionAppHostName}/api/alerts/@{encodeUriComponent(triggerBody()?[\'id\'])}/comments'
+                headers: {
+                  'Content-Type': 'application/json'
+                  'Idempotency-Key': '@{workflow()?[\'run\']?[\'name\']}-comment'
+                  'x-functions-key': '@{body(\'Get_function_key\')?[\'value\']}'
+                }
+                body: {
+                  comment: 'Taken by playbook @{workflow()?[\'name\']} (run @{workflow()?[\'run\']?[\'name\']}): high-severity alert from @{body(\'Read_alert\')?[\'serviceSource\']}, assigned to @{parameters(\'assignee\')}.'
+                }
+                retryPolicy: {
+                  type: 'exponential'
+                  count: 4
+                  interval: 'PT10S'
+                }
+              }
+              runtimeConfiguration: {
+                secureData: {
+                  properties: [
+                    'inputs'
+                  ]
+                }
+              }
+            }
+            Assign_alert: {
+              type: 'Http'
+              runAfter: {
+                Comment_on_alert: [
+                  'Succeeded'
+                ]
+              }
+              inputs: {
+                method: 'PATCH'
+                uri: 'https://${functionAppHostName}/api/alerts/@{encodeUriComponent(triggerBody()?[\'id\'])}'
+                headers: {
+                  'Content-Type': 'application/json'
+                  'x-functions-key': '@{body(\'Get_function_key\')?[\'value\']}'
+                }
+                body: {
+                  assignedTo: '@parameters(\'assignee\')'
+                  status: 'inProgress'
+                }
+                retryPolicy: {
+                  type: 'exponential'
+                  count: 4
+                  interval: 'PT10S'
+                }
+              }
+              runtimeConfiguration: {
+                secureData: {
+                  properties: [
+                    'inputs'
+                  ]
+                }
+              }
+            }
+          }
+          else: {
+            actions: {}
           }
         }
       }

@@ -25,7 +25,8 @@ bindings) and the rest from host.json (`extensions.http.routePrefix`, `extension
 Queue triggers (`run_queue_triggers=True`, the default), as the Functions host's queue listener does it: one poller
 per `queueTrigger` function (queue `queueName` with `%SETTING%` resolved, storage from the app setting named by
 `connection`, AzureWebJobsStorage by default; the queue is created if missing) gets up to `batchSize` messages
-(host.json, default 16), invisible for 5 minutes while in flight, and runs them in parallel; it gets the next batch
+(host.json, default 16), invisible for 5 minutes while in flight (`in_flight_visibility`: a test that kills a
+host mid-message sets how soon the message comes back), and runs them in parallel; it gets the next batch
 when no more than `newBatchThreshold` (default batchSize / 2) are still running. The function gets a real
 `azure.functions.QueueMessage` (id, body decoded per `messageEncoding`, dequeue_count, insertion/expiration/next
 visible times, pop receipt). Success deletes the message. A failure is logged and kept in `.errors`; the message is

@@ -111,6 +111,7 @@ class DevHost:
         run_queue_triggers: bool = True,
         queue_poll_interval: float = 0.1,
         visibility_timeout_override: float | None = None,
+        in_flight_visibility: int = IN_FLIGHT_VISIBILITY_S,
     ) -> None:
         self.app = app
         self.env = dict(env or {})
@@ -127,6 +128,7 @@ class DevHost:
         self.run_queue_triggers = run_queue_triggers
         self.queue_poll_interval = queue_poll_interval
         self.visibility_timeout_override = visibility_timeout_override
+        self.in_flight_visibility = in_flight_visibility  # how long a received message stays invisible
         self.routes: list[HttpRoute] = []
         self.trigger_functions: dict[str, TriggerFunction] = {}
         self.errors: list[InvocationError] = []
@@ -502,7 +504,7 @@ class DevHost:
             try:
                 # One Get Messages call: the first page only (the SDK's iterator would call again until empty).
                 pages = listener.client.receive_messages(messages_per_page=settings.batch_size,
-                                                         visibility_timeout=IN_FLIGHT_VISIBILITY_S).by_page()
+                                                         visibility_timeout=self.in_flight_visibility).by_page()
                 batch = list(next(pages, []))
             except Exception:
                 log.warning("Dev host: getting messages from queue %s failed; trying again", listener.queue_name,

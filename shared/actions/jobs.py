@@ -1,9 +1,14 @@
-"""Bulk requests as asynchronous operations (the asynchronous request-reply pattern Logic Apps follows natively).
+"""Long requests as asynchronous operations (the asynchronous request-reply pattern Logic Apps follows natively).
 
 A bulk update or risky-user/service-principal request that sends `Prefer: respond-async` and holds more ids than one
-Graph call takes is answered at once with 202, a `Location` (the job's status URL) and `Retry-After`; a
-queue-triggered function (functions/jobs.py) does the work and the `Location` answers 202 until the job is done,
-then the same answer the synchronous request would have given (200 with a result per id, or the common error).
+Graph call takes, or an "export now" that sends it (shared.export.run_requests), is answered at once with 202, a
+`Location` (the job's status URL) and `Retry-After`; a queue-triggered function (functions/jobs.py) does the work and
+the `Location` answers 202 until the job is done, then the same answer the synchronous request would have given (200
+with a result per id, or the common error; for an export, the run summaries).
+
+A job is a list of units (alert, user or service principal ids; the tenants of an export) and a JobKind that knows
+how to work through a slice of them and how to answer once every unit has its result. This module holds what every
+kind shares: the record, its store, the status URL and answer, and the worker loop.
 
 What makes it safe:
 - The job is a blob in the state container (`jobs/<id>.json`) holding the validated request, who sent it, and the
@@ -13,8 +18,8 @@ What makes it safe:
   synchronous request, because it is the same code. An id of a slice interrupted before its results were saved is
   sent again (a state set twice: the same outcome), and its audit line can appear twice.
 - The job id is a hash of the tenant, the operation, the validated request and the Idempotency-Key header (without
-  a key: the UTC day), and the blob is created only if absent: the same request sent again (a retry) gets the same
-  job, not a second one.
+  a key: the UTC day; an export without a key joins the running job of the same request, see open_series_job), and
+  the blob is created only if absent: the same request sent again (a retry) gets the same job, not a second one.
 - One worker at a time per job (a blob lease); a worker stops after WORKER_BUDGET_SECONDS and queues a message to
   continue, so a job of any size never runs into the function timeout.
 """
@@ -25,9 +30,11 @@ import hashlib
 import json
 import logging
 import time
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from shared.actions import validation
@@ -49,33 +56,87 @@ MAX_ASYNC_IDS = 5000  # ids one asynchronous request may hold (the synchronous l
 SLICE_IDS = 100
 WORKER_BUDGET_SECONDS = 240  # per worker invocation (host.json functionTimeout is 10 minutes)
 POLL_SECONDS = 10  # Retry-After of a running job
+# A job of a series (open_series_job) untouched for this long is taken for stalled (its message went to the poison
+# queue, or was lost): a new request starts a new job instead of joining it. A running job is saved after every
+# slice; a worker that keeps failing is retried 5 times, 30 s apart, each attempt at most WORKER_BUDGET_SECONDS.
+SERIES_STALL_SECONDS = 15 * 60
 JOB_ID_LENGTH = 32
 _PREFIX = "jobs/"
 
 
+class JobKind(Protocol):
+    """What a kind of job does with its units; the worker loop (work) does the rest."""
+
+    @property
+    def slice_size(self) -> int:
+        """Units per run_slice call; the job is saved after each."""
+        ...
+
+    def run_slice(self, settings: Settings, job: Job, units: list[str], budget_seconds: float,
+                  keep_alive: Callable[[], None]) -> dict[str, Any]:
+        """The final results of the units it finished (by unit), within about `budget_seconds`. A unit left out
+        is tried again by the next call; progress within a unit may be kept in `job.pending`. `keep_alive` renews
+        the job's lease (raising LeaseLost when another worker took the job): call it at each step of a long slice."""
+        ...
+
+    def answer(self, job: Job) -> dict[str, Any]:
+        """The job's answer once every unit has its result: {"status", "body", "headers"} (and "problem": True for
+        an error answer)."""
+        ...
+
+
 @dataclass(frozen=True)
 class AsyncKind:
+    """A bulk action (bulk alert update, risky users or service principals): units are the ids of the request."""
+
     field: str  # the ids field of the body
     sync_ids: int  # up to this many ids the request is answered synchronously (one Graph call)
     success: str  # the per-id result on success
     what: str  # for messages
+    slice_size: int = SLICE_IDS
+
+    def run_slice(self, settings: Settings, job: Job, units: list[str], budget_seconds: float,
+                  keep_alive: Callable[[], None]) -> dict[str, Any]:
+        # A slice of SLICE_IDS ids takes about 40 s at Graph's default budget: within the lease, renewed after it.
+        results = _run_slice(settings, job, self, units, budget_seconds)
+        return {str(r["id"]): r for r in results if r.get("result") != "notAttempted" and r.get("id") in units}
+
+    def answer(self, job: Job) -> dict[str, Any]:
+        from shared.actions.service import summarize
+
+        ordered = [job.results[item_id] for item_id in job.ids]
+        try:
+            answer = summarize(ordered, self.success, self.what)
+        except Problem as problem:
+            return {"status": problem.status, "body": problem.body(), "headers": problem.headers, "problem": True}
+        return {"status": answer.status, "body": answer.body, "headers": answer.headers}
 
 
-def _kinds() -> dict[str, AsyncKind]:
+EXPORT_HANDLER = "export_run"  # the handler name of "export now" jobs (shared.export.run_requests.ExportJobKind)
+
+
+def _kinds() -> dict[str, JobKind]:
     from shared.actions import vocabulary as v
     from shared.actions.service import RISKY_ACTIONS
+    from shared.export.run_requests import ExportJobKind
 
-    kinds = {"bulk_update_alerts": AsyncKind("ids", v.BATCH_CHUNK, "updated", "alerts")}
+    kinds: dict[str, JobKind] = {"bulk_update_alerts": AsyncKind("ids", v.BATCH_CHUNK, "updated", "alerts")}
     for handler, spec in RISKY_ACTIONS.items():
         kinds[handler] = AsyncKind(spec.field, v.RISKY_CHUNK, spec.result, f"{spec.what}s")
+    kinds[EXPORT_HANDLER] = ExportJobKind()
     return kinds
 
 
-def wants_async(op: Operation, call: validation.HttpCall) -> bool:
-    """Whether the request asks for an asynchronous answer (RFC 7240 `Prefer: respond-async`) and may have one."""
+def prefers_async(call: validation.HttpCall) -> bool:
+    """Whether the request asks for an asynchronous answer (RFC 7240 `Prefer: respond-async`)."""
     prefer = call.header("prefer") or ""
     tokens = {part.split("=")[0].strip().lower() for item in prefer.split(",") for part in item.split(";")[:1]}
-    return "respond-async" in tokens and op.handler in _kinds()
+    return "respond-async" in tokens
+
+
+def wants_async(op: Operation, call: validation.HttpCall) -> bool:
+    """Whether the request asks for an asynchronous answer and is a bulk action that may have one."""
+    return prefers_async(call) and isinstance(_kinds().get(op.handler), AsyncKind)
 
 
 # --- the job record
@@ -89,8 +150,9 @@ class Job:
     tenant: str
     caller: dict[str, Any]
     request: dict[str, Any]  # the validated body
-    ids: list[str]
+    ids: list[str]  # the units: alert, user or service principal ids; the tenants of an export
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending: dict[str, Any] = field(default_factory=dict)  # a kind's progress within unfinished units
     answer: dict[str, Any] | None = None  # {"status", "body", "headers"} once done
     created: str = ""
     updated: str = ""
@@ -141,13 +203,20 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _status_url(ctx: Context, job_id: str) -> str:
-    """The job's status URL, beside this request's route (with `code` when the request was authorized with it)."""
-    parts = urlsplit(ctx.call.url)
-    suffix = "/" + ctx.op.route
-    base = parts.path[: -len(suffix)] if parts.path.lower().endswith(suffix.lower()) else "/api"
-    query = urlencode({"code": ctx.call.params["code"]}) if ctx.call.params.get("code") else ""
+def status_url(request_url: str, route: str, params: Mapping[str, str], job_id: str) -> str:
+    """The job's status URL beside the route that answered `request_url` (its template `route`, whose segments are
+    dropped from the path), with `code` when the request was authorized with it."""
+    parts = urlsplit(request_url)
+    segments = parts.path.rstrip("/").split("/")
+    depth = len(route.strip("/").split("/"))
+    base = "/".join(segments[:-depth]) if len(segments) > depth else "/api"
+    query = urlencode({"code": params["code"]}) if params.get("code") else ""
     return urlunsplit((parts.scheme, parts.netloc, f"{base}/jobs/{job_id}", query, ""))
+
+
+def job_id_of(identity: object) -> str:
+    """A job id from what makes two requests the same (JSON-serializable)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:JOB_ID_LENGTH]
 
 
 def _progress(job: Job) -> dict[str, Any]:
@@ -158,12 +227,74 @@ def _progress(job: Job) -> dict[str, Any]:
     return progress
 
 
+def new_job(job_id: str, operation: str, handler: str, tenant: str, caller: dict[str, Any], request: dict[str, Any],
+            units: list[str]) -> Job:
+    now = _now()
+    return Job(job_id, operation, handler, tenant, caller, request, units, created=now, updated=now)
+
+
+def open_job(store: JobStore, job: Job) -> tuple[Job, bool]:
+    """Store `job`, or find the job stored under its id (a repeat of its request). True when it is new."""
+    if store.create(job):
+        return job, True
+    loaded = store.load(job.id)
+    return (loaded.value if loaded is not None else job), False
+
+
+def open_series_job(store: JobStore, series: str, make: Callable[[str], Job]) -> tuple[Job, bool]:
+    """The running job of a series of identical requests, or a new one (made by `make(job_id)`) when the series has
+    none or its last job is done. For requests that may run again on purpose but must not run twice at once: a
+    repeat sent while the job runs (a retry) joins it; a job that has stalled (SERIES_STALL_SECONDS) is not joined.
+    The series blob `jobs/series/<series>.json` names the current job; it moves to a new job only with its ETag, so
+    of two requests racing to start one, the second joins the first's job. True when the job is new (or its record
+    was missing and is written now)."""
+    pointer = JsonBlob(store.container.get_blob_client(f"{_PREFIX}series/{series}.json"),
+                       lambda document: str(as_object(document)["job"]), lambda job_id: {"job": job_id})
+    for _ in range(5):
+        loaded = pointer.load()
+        if loaded is not None:
+            # The record may not exist yet (its starter wrote the pointer first): its content is this request's.
+            job, created = open_job(store, make(loaded.value))
+            if job.answer is None and not _stalled(job):
+                return job, created
+        job_id = job_id_of([series, uuid.uuid4().hex])
+        try:
+            pointer.save(job_id, loaded.etag if loaded is not None else None)
+        except BlobConflict:
+            continue  # another request started the series' next job first: join it
+        return open_job(store, make(job_id))
+    raise Problem(409, "Conflict", "Identical requests kept starting jobs at the same moment; send it again.",
+                  headers={"Retry-After": "1"})
+
+
+def _stalled(job: Job) -> bool:
+    try:
+        updated = datetime.strptime(job.updated, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return True
+    return (datetime.now(UTC) - updated).total_seconds() > SERIES_STALL_SECONDS
+
+
+def accepted(job: Job, created: bool, location: str) -> Answer:
+    """The 202 answer to a request that started (or joined) `job`, with the queue message for the worker."""
+    from shared.actions.service import Answer
+
+    log.info("Job %s (%s, %d units, tenant %s) %s", job.id, job.operation, len(job.ids), job.tenant or "all",
+             "accepted" if created else "already exists: this is a repeat of its request")
+    # A repeat of a finished job's request is not run again; its Location gives the stored answer. A repeat of a
+    # running one queues another message, in case the first was lost: a second worker finds the job leased and
+    # leaves it to the first.
+    messages = [json.dumps({"job": job.id})] if job.answer is None else []
+    return Answer(202, _progress(job), {"Location": location, "Retry-After": str(POLL_SECONDS)}, messages)
+
+
 def accept(ctx: Context) -> Answer | None:
-    """Validate the request and start (or find) its job: 202 and the status URL. None when the request is small
+    """Validate a bulk request and start (or find) its job: 202 and the status URL. None when the request is small
     enough to answer synchronously."""
-    from shared.actions.service import RISKY_ACTIONS, Answer, bulk_request, risky_request
+    from shared.actions.service import RISKY_ACTIONS, bulk_request, risky_request
 
     kind = _kinds()[ctx.op.handler]
+    assert isinstance(kind, AsyncKind)
     if ctx.op.handler == "bulk_update_alerts":
         ids, changes = bulk_request(ctx, MAX_ASYNC_IDS)
         request: dict[str, Any] = {"changes": changes}
@@ -174,28 +305,13 @@ def accept(ctx: Context) -> Answer | None:
         return None
     key = validation.idempotency_key(ctx.call)
     tenant = ctx.tenant
-    identity = json.dumps([tenant, ctx.op.operation_id, sorted(ids), request, key or _now()[:10]], sort_keys=True)
-    job_id = hashlib.sha256(identity.encode()).hexdigest()[:JOB_ID_LENGTH]
-    now = _now()
-    job = Job(job_id, ctx.op.operation_id, ctx.op.handler, tenant, ctx.caller, request, ids, created=now,
-              updated=now)
+    job_id = job_id_of([tenant, ctx.op.operation_id, sorted(ids), request, key or _now()[:10]])
+    job = new_job(job_id, ctx.op.operation_id, ctx.op.handler, tenant, ctx.caller, request, ids)
     from shared.actions.errors import storage_problem
 
     with storage_problem("the job record"):  # nothing is queued without the record
-        store = JobStore(ctx.settings)
-        created = store.create(job)
-        if not created:
-            loaded = store.load(job_id)
-            if loaded is not None:
-                job = loaded.value
-    log.info("Job %s (%s, %d ids, tenant %s) %s", job_id, ctx.op.operation_id, len(ids), tenant,
-             "accepted" if created else "already exists: this is a repeat of its request")
-    headers = {"Location": _status_url(ctx, job_id), "Retry-After": str(POLL_SECONDS)}
-    # A repeat of a finished job's request is not run again; its Location gives the stored answer. A repeat of a
-    # running one queues another message, in case the first was lost: a second worker finds the job leased and
-    # leaves it to the first.
-    messages = [json.dumps({"job": job_id})] if job.answer is None else []
-    return Answer(202, _progress(job), headers, messages)
+        job, created = open_job(JobStore(ctx.settings), job)
+    return accepted(job, created, status_url(ctx.call.url, ctx.op.route, ctx.call.params, job_id))
 
 
 def status(ctx: Context) -> Answer:
@@ -214,7 +330,8 @@ def status(ctx: Context) -> Answer:
         raise Problem(404, "Not found", f"There is no job {job_id}.")
     job = loaded.value
     if job.answer is None:
-        return Answer(202, _progress(job), {"Location": _status_url(ctx, job_id), "Retry-After": str(POLL_SECONDS)})
+        location = status_url(ctx.call.url, ctx.op.route, ctx.call.params, job_id)
+        return Answer(202, _progress(job), {"Location": location, "Retry-After": str(POLL_SECONDS)})
     answer = job.answer
     if answer.get("problem"):
         body = dict(answer["body"])
@@ -251,17 +368,6 @@ def _run_slice(settings: Settings, job: Job, kind: AsyncKind, ids: list[str], bu
     return [r for r in results or () if isinstance(r, dict)]
 
 
-def _finish(job: Job, kind: AsyncKind) -> None:
-    from shared.actions.service import summarize
-
-    ordered = [job.results[item_id] for item_id in job.ids]
-    try:
-        answer = summarize(ordered, kind.success, kind.what)
-        job.answer = {"status": answer.status, "body": answer.body, "headers": answer.headers}
-    except Problem as problem:
-        job.answer = {"status": problem.status, "body": problem.body(), "headers": problem.headers, "problem": True}
-
-
 def _save_quietly(store: JobStore, job: Job, etag: str) -> None:
     """Record a failure in the job (shown by its status URL), if storage allows."""
     from azure.core.exceptions import AzureError
@@ -294,18 +400,16 @@ def work(settings: Settings, job_id: str, *, budget_seconds: float = WORKER_BUDG
         kind = _kinds()[job.handler]
         deadline = clock() + budget_seconds
         while job.remaining and clock() < deadline:
-            ids = job.remaining[:SLICE_IDS]
+            units = job.remaining[:kind.slice_size]
             try:
-                results = _run_slice(settings, job, kind, ids, deadline - clock())
+                results = kind.run_slice(settings, job, units, deadline - clock(), lease.ensure)
             except Exception as exc:  # storage (the audit trail) or a bug: the queue delivers the message again
                 job.last_error = f"{_now()} {type(exc).__name__}: {exc}"[:500]
                 _save_quietly(store, job, etag)
                 raise
-            for result in results:
-                if result.get("result") != "notAttempted" and result.get("id") in ids:
-                    job.results[str(result["id"])] = result
+            job.results.update(results)
             if not job.remaining:
-                _finish(job, kind)
+                job.answer = kind.answer(job)
             lease.ensure()
             etag = store.save(job, etag)
         return job.answer is None

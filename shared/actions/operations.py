@@ -80,14 +80,14 @@ INCIDENT_ID = Param(
 )
 
 
-def _idempotency_key(description: str) -> Param:
-    """The Idempotency-Key header; what a repeat with the same key does depends on the operation."""
+def idempotency_key(description: str) -> Param:
+    """The Idempotency-Key header (validation.idempotency_key checks it), with what it means for the operation."""
     return Param("Idempotency-Key", "header", "Idempotency key", description,
                  {"type": "string", "minLength": 1, "maxLength": v.MAX_IDEMPOTENCY_KEY_CHARS, "pattern": r"^[!-~]+$"},
                  visibility="advanced")
 
 
-IDEMPOTENCY_KEY = _idempotency_key(
+IDEMPOTENCY_KEY = idempotency_key(
     "Any unique string for this comment (e.g. the Logic App run id and the item id). A retry with the same key "
     "returns the first answer instead of adding the comment twice.")
 
@@ -150,13 +150,25 @@ PREFER_ASYNC = Param(
     "Location to poll (Logic Apps follows it on its own) and runs in the background, up to 5,000 ids.",
     {"type": "string", "enum": ["respond-async"]}, visibility="advanced",
 )
-JOB_KEY = _idempotency_key(
+JOB_KEY = idempotency_key(
     "With respond-async: the same request with the same key (or, without a key, on the same UTC day) joins the job "
     "it started instead of starting another. Use a new key to run the same change again on purpose.")
 JOB_ID = Param(
     "jobId", "path", "Job id", "From the Location of a 202 answer.",
     {"type": "string", "pattern": "^[0-9a-f]{32}$"}, required=True,
 )
+# "Export now" in the connector: always asynchronous (an internal, required parameter with a default is sent by the
+# connector without showing it), so a workflow never meets the 230 s cut of the Functions front end. Other clients
+# may leave the header out and wait for the synchronous answer.
+EXPORT_ASYNC = Param(
+    "Prefer", "header", "Respond asynchronously",
+    "respond-async: answer 202 at once with a Location that gives the run summaries when the export is done. "
+    "Without it the request waits for the run (at most about 200 seconds).",
+    {"type": "string", "enum": ["respond-async"], "default": "respond-async"}, required=True, visibility="internal",
+)
+EXPORT_KEY = idempotency_key(
+    "With respond-async: the same request with the same key joins the job it started, running or done. Without a "
+    "key, the same request joins the job while it runs and starts a new export once it is done.")
 ASYNC_HOW = (" With Prefer: respond-async, a larger request answers 202 at once and its Location gives the same "
              "answer when the work is done (up to 5,000 ids; the same request sent again joins the same job).")
 
@@ -358,14 +370,17 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "RunExport", "export_run", "POST", "export/{stream}", "Export", "Export a stream now",
         "Runs one export stream now for every tenant (or ?tenant=). A JSON body {\"from\": ..., \"to\": ...} runs "
-        "a backfill of that window instead, leaving the live cursor alone.",
+        "a backfill of that window instead, leaving the live cursor alone. With Prefer: respond-async (the connector "
+        "always sends it) the answer is 202 at once and its Location gives the run summaries when the export is done "
+        "(a repeat sent while it runs joins it; with an Idempotency-Key, any repeat does). Without it, the run stops "
+        "after about 200 seconds and a later run resumes it.",
         "", params=(
             Param("stream", "path", "Stream", "The stream to export.",
                   {"type": "string", "enum": list(STREAMS)}, required=True),
-            TENANT,
+            TENANT, EXPORT_ASYNC, EXPORT_KEY,
         ),
         body="ExportWindow", success_schema="ExportRuns", success_description="A summary per tenant",
-        errors=(400, 401, 404, 409, 413, 502), served_by="export", extra={"bodyRequired": False},
+        errors=(400, 401, 404, 409, 413, 502, 503), served_by="export", extra={"bodyRequired": False, "async": True},
     ),
     Operation(
         "GetExportStatus", "export_status", "GET", "export/status", "Export", "Export status",

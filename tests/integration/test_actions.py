@@ -880,16 +880,46 @@ def test_every_readme_request_example_passes_validation(api):
             assert response.json()["graphCode"] == "NotFound", f"{method} {target}: {response.text}"
 
 
-def test_the_deployment_docs_logic_app_sample_sends_a_valid_update(api, alerts):
+def test_the_sample_playbook_sends_valid_requests(api, alerts):
+    """The calls of infra/modules/logicapp.bicep, with its expressions evaluated as Logic Apps would for one run:
+    the trigger's first poll, the read, the comment (and its retry), the assignment."""
     import re
     from pathlib import Path
 
-    # The sample is in the deployment documentation (moved there from the README).
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
-    sample = re.search(r"curl -X POST \"\$TRIGGER_URL\".*?-d '(.*?)'", doc, re.S)
-    assert sample is not None
-    update = json.loads(sample.group(1))["update"]
+    infra = Path(__file__).resolve().parents[2] / "infra"
+    playbook = (infra / "modules" / "logicapp.bicep").read_text()
+    assignee = re.search(r"^param logicAppAssignee string = '([^']*)'$", (infra / "main.bicep").read_text(),
+                         re.MULTILINE).group(1)
+    run_id = "08584719337420538546286467815CU27"
+
+    def evaluate(expression: str) -> str:  # the few expressions the bodies use
+        text = expression.replace("\\'", "'")
+        text = text.replace("@{workflow()?['name']}", "sample-playbook")
+        text = text.replace("@{workflow()?['run']?['name']}", run_id)
+        text = text.replace("@{parameters('assignee')}", assignee).replace("@parameters('assignee')", assignee)
+        return text.replace("@{body('Read_alert')?['serviceSource']}", "microsoftDefenderForEndpoint")
+
+    trigger = re.search(r"queries: \{\n\s+severity: '(\w+)'\n\s+status: '(\w+)'", playbook)
+    poll = api.call("GET", "triggers/alerts", params={"severity": trigger.group(1), "status": trigger.group(2)})
+    assert poll.status_code == 202 and poll.headers["Location"] and poll.headers["Retry-After"]
+
     (alert_id,) = alerts(1)
+    assert api.call("GET", f"alerts/{alert_id}").status_code == 200
+
+    comment_block = playbook[playbook.index("Comment_on_alert: {"):playbook.index("Assign_alert: {")]
+    comment = evaluate(re.search(r"comment: '((?:[^'\\]|\\.)*)'", comment_block).group(1))
+    key = evaluate(re.search(r"'Idempotency-Key': '((?:[^'\\]|\\.)*)'", comment_block).group(1))
+    assert "@" not in comment + key, "an expression of the playbook is not evaluated here"
+    first = api.call("POST", f"alerts/{alert_id}/comments", {"comment": comment}, headers={"Idempotency-Key": key})
+    retry = api.call("POST", f"alerts/{alert_id}/comments", {"comment": comment}, headers={"Idempotency-Key": key})
+    assert first.status_code == retry.status_code == 200, first.text
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+    assert [c["comment"] for c in api.item("alerts", alert_id)["comments"]].count(comment) == 1
+
+    assign_block = playbook[playbook.index("Assign_alert: {"):]
+    body = dict(re.findall(r"^\s+(assignedTo|status): '((?:[^'\\]|\\.)*)'$", assign_block, re.MULTILINE))
+    update = {name: evaluate(value) for name, value in body.items()}
+    assert update == {"assignedTo": assignee, "status": "inProgress"}
     response = api.call("PATCH", f"alerts/{alert_id}", update)
     assert response.status_code == 200, response.text
     assert {k: api.item("alerts", alert_id)[k] for k in update} == update

@@ -198,6 +198,33 @@ def test_each_trigger_kind_runs_under_the_worker(stack):
     assert any(line["logger"].startswith(APP_LOGGER) for line in worked["user_logs"]), "the app logs its runs"
 
 
+def test_an_asynchronous_export_runs_under_the_worker(stack):
+    """POST export/{stream} with Prefer: respond-async (HTTP with the queue output), the job worker (queue trigger
+    with its continuation output) and GET jobs/{jobId}, each loaded and run by Microsoft's worker."""
+    tenant = stack.sim.tenants[0]
+    env = stack.env(EXPORT_CONTAINER="exp-worker-jobs", STATE_CONTAINER="state-worker-jobs",
+                    GRAPH_SECURITY_REQUESTS_PER_MINUTE="100000", REQUESTS_CA_BUNDLE=os.environ["REQUESTS_CA_BUNDLE"])
+    accepted = run_worker({"env": env, "steps": [
+        {"kind": "http", "function": "export_run", "method": "POST", "path": "export/alerts",
+         "params": {"stream": "alerts"}, "headers": {"Prefer": "respond-async"}}]})
+    assert accepted["refused"] is None, accepted["refused"]
+    (answer,) = accepted["outcomes"]
+    assert answer["ok"] and answer["http"]["status"] == 202, answer
+    message = answer["outputs"]["jobs"]  # the job's message, through the queue output binding
+    job_id = json.loads(message)["job"]
+    done = run_worker({"env": env, "steps": [
+        {"kind": "queue", "function": "actions_job_worker", "body": message, "dequeue_count": 1},
+        {"kind": "http", "function": "actions_get_job", "method": "GET", "path": f"jobs/{job_id}",
+         "params": {"jobId": job_id}},
+    ]})
+    assert done["refused"] is None, done["refused"]
+    worked, status = done["outcomes"]
+    assert worked["ok"], worked["error"]
+    assert status["ok"] and status["http"]["status"] == 200, status
+    (run,) = json.loads(status["http"]["body"])["runs"]
+    assert run["status"] == "ok" and run["tenant"] == tenant and run["items"] == 120
+
+
 def _status_rows(body: Any) -> list[dict[str, Any]]:
     """The status document's per-tenant-and-stream rows, wherever the document nests them."""
     if isinstance(body, list):

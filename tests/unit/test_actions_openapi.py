@@ -124,3 +124,20 @@ def test_served_here_are_the_actions_blueprint():
     from functions.actions import bp
 
     assert len(bp._function_builders) == len(SERVED_HERE)
+
+
+def test_export_now_is_an_asynchronous_action_in_the_connector(document):
+    run = document["paths"]["/export/{stream}"]["post"]
+    accepted = run["responses"]["202"]
+    assert accepted["schema"] == {"$ref": "#/definitions/JobProgress"}
+    assert set(accepted["headers"]) == {"Location", "Retry-After"}
+    assert run["responses"]["200"]["schema"] == {"$ref": "#/definitions/ExportRuns"}
+    # The connector sends an internal, required parameter with its default without showing it: every "export
+    # now" from a workflow asks for the asynchronous answer.
+    prefer = next(p for p in run["parameters"] if p["name"] == "Prefer")
+    assert prefer == {**prefer, "in": "header", "required": True, "default": "respond-async",
+                      "enum": ["respond-async"], "x-ms-visibility": "internal"}
+    key = next(p for p in run["parameters"] if p["name"] == "Idempotency-Key")
+    assert key["in"] == "header" and not key["required"]
+    job = document["paths"]["/jobs/{jobId}"]["get"]
+    assert set(job["responses"]["202"]["headers"]) == {"Location", "Retry-After"}

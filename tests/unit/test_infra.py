@@ -498,6 +498,31 @@ def postdeploy_function_keys() -> dict[str, dict[str, set[str]]]:
     return found
 
 
+PLAYBOOK = INFRA / "modules" / "logicapp.bicep"
+# An HTTP call of the playbook to the app: its method, then its URI below the route prefix (an expression such as
+# @{encodeUriComponent(...)} stands for one path segment).
+PLAYBOOK_CALL_RE = re.compile(r"method: '(\w+)'\n\s+uri: 'https://\$\{functionAppHostName\}/api/((?:[^'\\]|\\.)*)'")
+
+
+def playbook_calls() -> list[tuple[str, str]]:
+    calls = PLAYBOOK_CALL_RE.findall(PLAYBOOK.read_text(encoding="utf-8"))
+    assert calls, "the playbook calls no route of the app"
+    return [(method, re.sub(r"@\{[^}]*\}", "x1", path).split("?")[0]) for method, path in calls]
+
+
+def function_serving(functions: dict[str, list], method: str, path: str) -> str:
+    """The one function whose route template and method serve `method path` (the dev host's route matcher)."""
+    from local.devhost import RouteTemplate
+
+    serving = [name for name, bindings in functions.items()
+               if (route := http_route(bindings)) and method in route[1]
+               and RouteTemplate(route[0]).match(path.split("/")) is not None]
+    literal = [name for name in serving if "{" not in (http_route(functions[name]) or ("{",))[0]]
+    chosen = literal or serving  # a literal route wins over a parameter, as on the host
+    assert len(chosen) == 1, f"{method} {path}: served by {serving}"
+    return chosen[0]
+
+
 def test_postdeploy_sets_function_keys_not_host_keys():
     yaml_text = (ROOT / "azure.yaml").read_text(encoding="utf-8")
     # A host key (az functionapp keys set) opens every function of the app, the write actions included.
@@ -506,12 +531,10 @@ def test_postdeploy_sets_function_keys_not_host_keys():
     webhook_functions = {name for name, b in functions.items()
                          if (r := http_route(b)) and r[0] in ("webhooks/notifications", "webhooks/lifecycle")}
     assert webhook_functions == {"webhook_notifications", "webhook_lifecycle"}
-    # The sample Logic App calls one route with one method (infra/modules/logicapp.bicep): the key opens only it.
-    logic = (INFRA / "modules" / "logicapp.bicep").read_text(encoding="utf-8")
-    method = re.search(r"Triage_alert: \{.*?method: '(\w+)'", logic, re.DOTALL).group(1)
-    route = re.search(r"uri: 'https://\$\{functionAppHostName\}/api/([\w/-]+)/@\{", logic).group(1) + "/{alertId}"
-    logic_functions = {name for name, b in functions.items() if (r := http_route(b)) and r == (route, {method})}
-    assert logic_functions == {"actions_update_alert"}
+    # The sample playbook's key opens exactly the functions its trigger and actions call (infra/modules/logicapp.bicep).
+    logic_functions = {function_serving(functions, method, path) for method, path in playbook_calls()}
+    assert logic_functions == {"triggers_alerts", "actions_get_alert", "actions_add_alert_comment",
+                               "actions_update_alert"}
     expected = {"graphwebhook": webhook_functions, "logicapp": logic_functions}
     for shell, keys in postdeploy_function_keys().items():
         assert keys == expected, f"{shell} hook: {keys}"
@@ -897,3 +920,36 @@ def test_log_alert_rules_deploy_on_a_new_workspace():
     alerts = (INFRA / "modules" / "alerts.bicep").read_text(encoding="utf-8")
     rules = re.findall(r"^resource \w+ 'Microsoft\.Insights/scheduledQueryRules@", alerts, re.MULTILINE)
     assert len(rules) == 3 and alerts.count("skipQueryValidation: true") == 3
+
+
+# ---------------------------------------------------------------- the sample playbook
+
+
+def test_sample_playbook_polls_the_alerts_trigger_for_new_high_severity_alerts():
+    playbook = PLAYBOOK.read_text(encoding="utf-8")
+    trigger = re.search(r"triggers: \{\n\s+(\w+): \{\n\s+type: 'Http'\n(.*?)\n      \}\n      actions:", playbook,
+                        re.DOTALL)
+    assert trigger, "the playbook's trigger is not the built-in HTTP (polling) trigger"
+    body = trigger.group(2)
+    assert "uri: 'https://${functionAppHostName}/api/triggers/alerts'" in body
+    assert re.search(r"queries: \{\n\s+severity: 'high'\n\s+status: 'new'\n", body)
+    assert "splitOn: '@triggerBody()?[\\'value\\']'" in body  # one run per alert
+    # The playbook's own change moves the alert out of the trigger's filter: it cannot start itself again.
+    assign = playbook[playbook.index("Assign_alert: {"):]
+    assert re.search(r"body: \{\n\s+assignedTo: '@parameters\(\\'assignee\\'\)'\n\s+status: 'inProgress'", assign)
+    assert "'Idempotency-Key':" in playbook[playbook.index("Comment_on_alert: {"):playbook.index("Assign_alert: {")]
+
+
+def test_sample_playbook_keeps_its_key_out_of_run_history():
+    playbook = PLAYBOOK.read_text(encoding="utf-8")
+    # Every trigger or action that sends the key (or reads it from the vault) has secure inputs.
+    blocks = re.split(r"\n\s+(?=[A-Z]\w+: \{\n\s+type: ')", playbook)
+    senders = [b for b in blocks if "x-functions-key" in b or "secrets/${functionKeySecretName}" in b]
+    assert len(senders) == 5, [b.split(":")[0] for b in senders]  # the trigger, the vault read and three calls
+    for block in senders:
+        assert re.search(r"secureData: \{\n\s+properties: \[\n\s+'inputs'", block), block[:60]
+    assert "'x-functions-key': '@{parameters(\\'functionKey\\')}'" in playbook  # the trigger's copy
+    assert re.search(r"functionKey: \{\n\s+type: 'securestring'", playbook)
+    assert re.search(r"@secure\(\)\nparam triggerFunctionKey string", playbook)
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    assert "triggerFunctionKey: logicAppFunctionKey" in module_params(main, "logicApp")
