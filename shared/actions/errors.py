@@ -97,14 +97,16 @@ def graph_problem(error: GraphFailure, *, target: str, permission: str, or_permi
 
 
 def _transport_problem(error: GraphTransportError, target: str, extra: dict[str, Any], trace: str) -> Problem:
-    if error.timed_out:
+    # A late answer to a POST (a comment) may still have been applied: only a request that never went out, or one
+    # whose repeat changes nothing more (GET, PATCH of fields to values), is safe to send again as it is.
+    if error.timed_out and (isinstance(error, RequestNotSent) or error.method.upper() != "POST"):
         return Problem(504, "Microsoft Graph did not answer in time",
                        f"The call for {target} timed out; it is safe to retry.{trace}", **extra)
     if isinstance(error, RequestNotSent):
         return Problem(502, "Microsoft Graph could not be reached",
                        f"The call for {target} failed before it reached Graph ({error.code}).{trace}", **extra)
-    # The request went out and its answer was lost or cut short: Graph may well have acted on it.
-    return Problem(502, "Outcome unknown",
+    # The request went out and its answer was lost, cut short or late: Graph may well have acted on it.
+    return Problem(504 if error.timed_out else 502, "Outcome unknown",
                    f"The call for {target} reached Graph but its answer was lost or cut short ({error.code}), so "
                    f"whether Graph applied it is unknown. Check before repeating it, or repeat it with the same "
                    f"Idempotency-Key.{trace}", outcomeUnknown=True, **extra)

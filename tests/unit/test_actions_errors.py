@@ -53,7 +53,10 @@ def test_other_statuses(status, code, expected):
 
 
 @pytest.mark.parametrize(("failure", "expected", "title"), [
-    (NoAnswer("ReadTimeout", "read timed out", timed_out=True), 504, "Microsoft Graph did not answer in time"),
+    (NoAnswer("ReadTimeout", "read timed out", timed_out=True, method="PATCH"), 504,
+     "Microsoft Graph did not answer in time"),
+    # A comment whose answer came too late may have been added: not "safe to retry".
+    (NoAnswer("ReadTimeout", "read timed out", timed_out=True, method="POST"), 504, "Outcome unknown"),
     (RequestNotSent("ConnectTimeout", "connect timed out", timed_out=True), 504,
      "Microsoft Graph did not answer in time"),
     (RequestNotSent("ConnectionError", "refused"), 502, "Microsoft Graph could not be reached"),
@@ -63,6 +66,7 @@ def test_other_statuses(status, code, expected):
 def test_calls_graph_never_answered(failure, expected, title):
     p = graph_problem(failure, target="alert x", permission="p")
     assert (p.status, p.title) == (expected, title)
+    assert ("safe to retry" in p.body()["detail"]) == (title == "Microsoft Graph did not answer in time")
     assert p.body()["graphCode"] == failure.code and "graphStatus" not in p.body()  # Graph gave no status
 
 
