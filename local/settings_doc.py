@@ -1,17 +1,9 @@
-"""Print the README's configuration table from the settings table (`python -m local.settings_doc`), so the two
-cannot drift: tests/unit/test_readme.py checks that the README holds exactly these rows."""
+"""Print the configuration table of docs/configuration.md from the settings (`python -m local.settings_doc`), so the
+two cannot drift: tests/unit/test_readme.py checks that the page holds exactly these rows."""
 
 from __future__ import annotations
 
 from shared.settings import SETTINGS
-
-GROUP_TITLES = {
-    "graph": "Microsoft Graph and authentication",
-    "storage": "Storage",
-    "export": "Export",
-    "actions": "Actions",
-    "webhooks": "Change notifications",
-}
 
 
 def table_rows() -> list[str]:

@@ -66,7 +66,6 @@ class GraphResponse:
 class Page:
     items: list[dict[str, Any]]
     next_link: str | None
-    url: str  # the URL this page was read from (for resuming)
 
 
 @dataclass
@@ -220,7 +219,7 @@ class GraphClient:
                 raise GraphError(response.status, "UnexpectedResponse", "the answer has no 'value' list",
                                  method="GET", path=urlsplit(self._url(url)).path, request_id=response.request_id)
             next_link = body.get("@odata.nextLink")
-            yield Page(items=items, next_link=next_link, url=self._url(url))
+            yield Page(items=items, next_link=next_link)
             url = next_link
 
     def batch(
