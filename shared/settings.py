@@ -58,8 +58,13 @@ SETTINGS: tuple[Setting, ...] = (
     # --- Microsoft Graph and authentication
     Setting("GRAPH_CLOUD", "Global", "National cloud: Global, USGov or USGovDoD (China does not offer these APIs).",
             "graph"),
-    Setting("GRAPH_TENANT_IDS", None, "Comma-separated Entra tenant ids (GUIDs) to export. Required.", "graph",
-            required=True),
+    Setting("GRAPH_TENANT_IDS", "",
+            "Comma-separated Entra tenant ids (GUIDs) to export. Required unless GRAPH_TENANT_LIST_BLOB is set.",
+            "graph"),
+    Setting("GRAPH_TENANT_LIST_BLOB", "",
+            "Name of a JSON blob in STATE_CONTAINER that lists the tenants instead of GRAPH_TENANT_IDS (with display "
+            "names, streams and schedules per tenant), read on every timer tick: tenants are added without a "
+            "redeploy (docs/multi-tenant.md).", "graph"),
     Setting("GRAPH_AUTH_MODE", "managed_identity",
             "How the app gets Graph tokens: managed_identity, client_secret, certificate, workload_identity or "
             "managed_identity_federation (a multi-tenant app whose only credential is the app's user-assigned managed "
@@ -172,6 +177,7 @@ class Settings:
     authority_host: str
     disable_instance_discovery: bool
     tenant_ids: tuple[str, ...]
+    tenant_list_blob: str
     auth_mode: str
     client_id: str
     client_secret: str = field(repr=False)
@@ -308,6 +314,18 @@ def _parse_tenants(text: str) -> tuple[str, ...]:
     return tenants
 
 
+BLOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+def _parse_blob_name(text: str) -> str:
+    name = text.strip()
+    if not name:
+        return ""
+    if not BLOB_NAME_RE.fullmatch(name) or "//" in name or name.endswith("/"):
+        raise ValueError("expected a blob name such as tenants.json (letters, digits, '.', '_', '-', '/')")
+    return name
+
+
 def _parse_streams(text: str) -> tuple[str, ...]:
     # Imported here so that settings stay importable without the stream table's dependencies.
     from shared.export.streams import STREAMS
@@ -383,6 +401,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     auth_mode = reader.check("GRAPH_AUTH_MODE", _choice(AUTH_MODES), "managed_identity")
     tenants: tuple[str, ...] = reader.check("GRAPH_TENANT_IDS", _parse_tenants, ())
+    tenant_list_blob = reader.check("GRAPH_TENANT_LIST_BLOB", _parse_blob_name, "")
+    if not tenants and not tenant_list_blob:
+        reader.problems.append("GRAPH_TENANT_IDS is missing: set it to the tenant ids to export, or set "
+                               "GRAPH_TENANT_LIST_BLOB to the blob that lists them.")
+    if tenants and tenant_list_blob:
+        reader.problems.append("GRAPH_TENANT_IDS and GRAPH_TENANT_LIST_BLOB are both set: the tenant list comes "
+                               "from one of them (empty GRAPH_TENANT_IDS to use the blob).")
     client_id = reader.raw("GRAPH_CLIENT_ID")
     if client_id and not GUID_RE.fullmatch(client_id):
         reader.problems.append(f"GRAPH_CLIENT_ID={client_id!r} is invalid: expected a GUID")
@@ -429,6 +454,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         authority_host=reader.url("GRAPH_AUTHORITY_HOST") or cloud.authority_host,
         disable_instance_discovery=reader.boolean("GRAPH_DISABLE_INSTANCE_DISCOVERY"),
         tenant_ids=tenants,
+        tenant_list_blob=tenant_list_blob,
         auth_mode=auth_mode,
         client_id=client_id,
         client_secret=client_secret,
