@@ -216,7 +216,10 @@ class GraphClient:
             read_timeout = self.settings.timeout_seconds
             if deadline is not None:
                 read_timeout = max(1.0, min(read_timeout, deadline - time.monotonic()))
-            outcome = self._send_once(method, url, params, json_body, client_request_id, read_timeout)
+            try:
+                outcome = self._send_once(method, url, params, json_body, client_request_id, read_timeout)
+            finally:
+                pacer.answered(slots)  # spacing counts from the answer too (pacing.py says why)
             self.stats.add(requests=1)
             if isinstance(outcome, GraphResponse) and outcome.status < 400:
                 if outcome.status == 206:
