@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from local.stack import LocalStack
     from shared.export.engine import ExportEngine
     from shared.export.fanout import MARKER_PREFIX
-    from shared.graph.families import RateFamily
+    from shared.export.streams import EXPORT_FAMILIES
     from shared.storage.clients import blob_service
 
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 workers = start_workers(count, env, host_json, log)
                 try:
                     with Pass(sim) as fanned:
-                        for family in RateFamily:
+                        for family in EXPORT_FAMILIES:
                             timers.run_timer(f"export_{family.value}_timer")
                         while any(True for _ in state.list_blobs(name_starts_with=f"{MARKER_PREFIX}/")):
                             time.sleep(0.2)

@@ -36,7 +36,7 @@ from shared.export.checkpoints import Checkpoint, CheckpointConflict, Checkpoint
 from shared.export.paging import MAX_SKIP, Page, advance, query_params, start_pass, window_of
 from shared.export.sink import NameTaken, blob_name, partition_of, read_records, write_blob
 from shared.export.streams import STREAMS, Stream
-from shared.graph.client import GraphClient, GraphError
+from shared.graph.client import GraphClient, GraphError, shared_session
 from shared.graph.query_options import RefusedOptions, send_adapting
 from shared.graph.versions import from_datetime, normalize_version, shift, to_datetime
 from shared.ocsf.output import OcsfOutput
@@ -129,7 +129,8 @@ class ExportEngine:
         self._blobs = blob_service or default_blob_service(settings, patience=patience)
         cleanup = blob_service or default_blob_service(settings, patience=Patience.INTERACTIVE)
         self._cleanup_state = cleanup.get_container_client(settings.state_container)
-        self._client_factory = client_factory or (lambda tenant: GraphClient(settings, tenant))
+        self._client_factory = client_factory or (lambda tenant: GraphClient(settings, tenant,
+                                                                             session=shared_session()))
         self._now = now
         self._monotonic = monotonic
         self._hook = hook or StepHook()

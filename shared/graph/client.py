@@ -461,3 +461,18 @@ def new_session(pool_size: int = 16) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+_shared_session: requests.Session | None = None
+_shared_session_lock = threading.Lock()
+
+
+def shared_session() -> requests.Session:
+    """The process's session for short-lived clients (one per export run): a client of its own per run would open a
+    new TLS connection to Graph for every run, a handshake's latency and CPU each time; this one keeps them open
+    across runs and invocations. urllib3's pool is thread-safe, and Graph sets no cookies the session could mix."""
+    global _shared_session
+    with _shared_session_lock:
+        if _shared_session is None:
+            _shared_session = new_session(pool_size=32)
+        return _shared_session
