@@ -425,6 +425,8 @@ module rbac 'modules/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.?outputs.name ?? ''
     operatorPrincipalId: principalId
+    tenantListContainerName: empty(tenantListBlob) ? '' : stateContainerName
+    tenantListBlobName: tenantListBlob
     operatorPlacesSecret: authMode == 'appRegistration' && appRegistrationCredentialType == 'clientSecret'
     operatorPlacesCertificate: authMode == 'appRegistration' && appRegistrationCredentialType == 'certificate'
     siemPrincipalId: siemPrincipalId
