@@ -219,7 +219,7 @@ class GraphClient:
             try:
                 outcome = self._send_once(method, url, params, json_body, client_request_id, read_timeout)
             finally:
-                pacer.answered(slots)  # spacing counts from the answer too (pacing.py says why)
+                pacer.answered()  # spacing counts from the answer too (pacing.py says why)
             self.stats.add(requests=1)
             if isinstance(outcome, GraphResponse) and outcome.status < 400:
                 if outcome.status == 206:

@@ -84,11 +84,12 @@ class RatePacer:
             self._sleep(wait)
         return max(wait, 0.0)
 
-    def answered(self, slots: int = 1) -> None:
-        """The request of a slot has its answer, so it reached Graph before now: the next slot starts no sooner
-        than its share of the window from now, however late the request was sent."""
+    def answered(self) -> None:
+        """A request has its answer, so it reached Graph before now: the next slot starts no sooner than one
+        interval from now, however late the request was sent. (A `$batch`'s inner requests already hold their slots
+        in the trailing window; one interval after its answer is what keeps the next request from following it.)"""
         with self._lock:
-            self._next_free = max(self._next_free, self._clock() + slots * self.interval)
+            self._next_free = max(self._next_free, self._clock() + self.interval)
 
     def hold_until(self, moment: float) -> None:
         """No slot before `moment` (a clock() value): Graph told us to back off."""
