@@ -22,7 +22,7 @@ from local.stack import LocalStack
 from shared.export.fanout import MarkerBoard, WorkItem, marker_name, plan_tick
 from shared.export.streams import EXPORT_FAMILIES, STREAMS
 from shared.graph.families import RateFamily
-from shared.storage.clients import blob_service
+from shared.storage.clients import blob_service, ensure_container
 from shared.tenants import current_tenants
 
 EXPORT_QUEUE = "export-work-fanout"
@@ -137,6 +137,8 @@ def test_twenty_tenants_complete_while_two_fail_alone(fleet: Fleet):
 def test_a_tenant_whose_item_is_unsettled_is_skipped_not_queued_twice(fleet: Fleet):
     settings = fleet.stack.settings(**ENV)
     tenants = current_tenants(settings).tenants
+    # The timers create the state container; this test may run before any timer of the module (pytest-xdist).
+    ensure_container(fleet.state())
     board = MarkerBoard(fleet.state())
     first = plan_tick(settings, RateFamily.SECURITY, board, tick="t1", tenants=tenants)
     assert sorted(first.queued) == sorted(fleet.sim.tenants) and first.skipped == {}
