@@ -30,11 +30,19 @@ def enqueue_family(family: RateFamily, work: WorkItems) -> None:
     from shared.export.fanout import MarkerBoard, plan_tick, tick_id
     from shared.runtime import get_settings
     from shared.storage.clients import blob_service, ensure_container
+    from shared.tenants import current_tenants
 
     settings = get_settings()
     state = blob_service(settings).get_container_client(settings.state_container)
     ensure_container(state)
-    tick = plan_tick(settings, family, MarkerBoard(state), tick=tick_id(datetime.now(UTC)))
+    tenants = current_tenants(settings)  # checked on every tick: a tenant added to the list runs on the next one
+    if tenants.error:
+        # Fail the invocation, so that the platform's failure metrics (and the alert on them) see it.
+        raise RuntimeError(f"no work item queued for {family.value}: {tenants.error}")
+    for problem in tenants.problems:
+        log.warning("Tenant list (%s): %s", tenants.source, problem)
+    now = datetime.now(UTC)
+    tick = plan_tick(settings, family, MarkerBoard(state), tick=tick_id(now), tenants=tenants.tenants, now=now)
     if tick.messages:
         work.set(tick.messages)
     if tick.skipped:
@@ -74,6 +82,7 @@ def export_worker(message: func.QueueMessage) -> None:
     from shared.export.engine import ExportEngine
     from shared.export.fanout import BadWorkItem, MarkerBoard, WorkItem, run_item
     from shared.runtime import get_settings
+    from shared.tenants import WORKER_MAX_AGE, current_tenants
 
     limit = max_dequeue_count()
     attempt = message.dequeue_count or 1
@@ -87,11 +96,13 @@ def export_worker(message: func.QueueMessage) -> None:
     settings = get_settings()
     engine = ExportEngine(settings)
     board = MarkerBoard(engine.state)
-    if item.tenant not in settings.tenant_ids:
+    tenant = current_tenants(settings, max_age=WORKER_MAX_AGE).get(item.tenant)
+    if tenant is None:
         log.warning("Dropping export work item for tenant %s: it is no longer in the tenant list", item.tenant)
         board.settle(item)
         return
-    result = run_item(settings, item, engine)
+    # Streams turned off for this tenant since the item was queued are left out.
+    result = run_item(settings, item, engine, enabled=tenant.export_streams(settings))
     if not result.failed:
         board.settle(item)
         return

@@ -170,9 +170,16 @@ def tenant_list(value: str) -> tuple[str, ...]:
     bad = [t for t in tenants if not GUID_RE.fullmatch(t)]
     if bad:
         raise ValueError(f"tenant ids must be GUIDs, got {', '.join(bad)}")
-    if not tenants:
-        raise ValueError("name at least one tenant id")
     return tenants
+
+
+BLOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+def blob_name(value: str) -> str:
+    if value and (not BLOB_NAME_RE.fullmatch(value) or "//" in value or value.endswith("/")):
+        raise ValueError("expected a blob name such as tenants.json (letters, digits, '.', '_', '-', '/')")
+    return value
 
 
 def stream_list(value: str) -> tuple[str, ...]:
@@ -235,8 +242,13 @@ class Settings:
         "GRAPH_CLOUD", "Global", known_cloud,
         "National cloud: Global, USGov or USGovDoD (China does not offer these APIs).", "graph")
     tenant_ids: tuple[str, ...] = setting(
-        "GRAPH_TENANT_IDS", None, tenant_list,
-        "Comma-separated Entra tenant ids (GUIDs) to export. Required.", "graph")
+        "GRAPH_TENANT_IDS", "", tenant_list,
+        "Comma-separated Entra tenant ids (GUIDs) to export. Required unless GRAPH_TENANT_LIST_BLOB is set.", "graph")
+    tenant_list_blob: str = setting(
+        "GRAPH_TENANT_LIST_BLOB", "", blob_name,
+        "Name of a JSON blob in STATE_CONTAINER that lists the tenants instead of GRAPH_TENANT_IDS (with display "
+        "names, streams and schedules per tenant), read on every timer tick: tenants are added without a "
+        "redeploy (docs/multi-tenant.md).", "graph")
     auth_mode: str = setting(
         "GRAPH_AUTH_MODE", "managed_identity", choice(*AUTH_MODES),
         "How the app gets Graph tokens: managed_identity, client_secret, certificate, workload_identity or "
@@ -450,6 +462,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def _combination_problems(values: Mapping[str, Any]) -> list[str]:
     """What each setting allows alone but not together (checked on the settings that parsed)."""
     problems = []
+    if "tenant_ids" in values and "tenant_list_blob" in values:
+        if not values["tenant_ids"] and not values["tenant_list_blob"]:
+            problems.append("GRAPH_TENANT_IDS is missing: set it to the tenant ids to export, or set "
+                            "GRAPH_TENANT_LIST_BLOB to the blob that lists them.")
+        if values["tenant_ids"] and values["tenant_list_blob"]:
+            problems.append("GRAPH_TENANT_IDS and GRAPH_TENANT_LIST_BLOB are both set: the tenant list comes from "
+                            "one of them (empty GRAPH_TENANT_IDS to use the blob).")
     mode = values.get("auth_mode")
     if mode == "managed_identity_federation" and not values.get("federated_identity_client_id"):
         problems.append("GRAPH_FEDERATED_IDENTITY_CLIENT_ID is missing: GRAPH_AUTH_MODE=managed_identity_federation "

@@ -66,14 +66,18 @@ param graphCloud string
 @description('Comma-separated Entra tenant ids to export.')
 param tenantIds string
 
-@description('managedIdentity (the app identity gets Graph tokens) or appRegistration (client secret or certificate from Key Vault).')
+@description('Blob in the state container that lists the tenants instead of tenantIds (empty: tenantIds).')
+param tenantListBlob string = ''
+
+@description('managedIdentity (the app identity gets Graph tokens), managedIdentityFederation (a multi-tenant app whose credential is that identity) or appRegistration (client secret or certificate from Key Vault).')
 @allowed([
   'managedIdentity'
+  'managedIdentityFederation'
   'appRegistration'
 ])
 param authMode string = 'managedIdentity'
 
-@description('Client id of the app registration (authMode appRegistration).')
+@description('Client id of the app registration (authMode appRegistration or managedIdentityFederation).')
 param appRegistrationClientId string = ''
 
 @description('Credential of the app registration: clientSecret or certificate (authMode appRegistration).')
@@ -161,9 +165,13 @@ var telemetryAuthSettings = entraIngestionOnly ? {
 // BRIDGE_STORAGE__* settings replace it.
 var graphSettings = {
   GRAPH_CLOUD: graphCloud
-  GRAPH_TENANT_IDS: tenantIds
-  GRAPH_AUTH_MODE: authMode == 'managedIdentity' ? 'managed_identity' : (appRegistrationCredentialType == 'clientSecret' ? 'client_secret' : 'certificate')
+  // One source of the tenant list: the blob when it is named, else the setting (the code refuses both).
+  GRAPH_TENANT_IDS: empty(tenantListBlob) ? tenantIds : ''
+  GRAPH_TENANT_LIST_BLOB: tenantListBlob
+  GRAPH_AUTH_MODE: authMode == 'managedIdentity' ? 'managed_identity' : (authMode == 'managedIdentityFederation' ? 'managed_identity_federation' : (appRegistrationCredentialType == 'clientSecret' ? 'client_secret' : 'certificate'))
   GRAPH_CLIENT_ID: authMode == 'managedIdentity' ? identityClientId : appRegistrationClientId
+  // managedIdentityFederation: the identity whose token is the multi-tenant app's client assertion.
+  GRAPH_FEDERATED_IDENTITY_CLIENT_ID: authMode == 'managedIdentityFederation' ? identityClientId : ''
 }
 
 var graphCredentialSettings = authMode != 'appRegistration' ? {} : (appRegistrationCredentialType == 'clientSecret' ? {

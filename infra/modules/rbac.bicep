@@ -42,6 +42,12 @@ param operatorPlacesSecret bool = false
 @description('The operator imports a certificate into the vault (Certificates Officer).')
 param operatorPlacesCertificate bool = false
 
+@description('Container of the tenant list the operator writes (tenantListBlob); empty: the operator writes none.')
+param tenantListContainerName string = ''
+
+@description('Name of the tenant list blob (tenantListBlob): the only blob the operator may write in that container.')
+param tenantListBlobName string = ''
+
 @description('SIEM principal that reads exports (and the export events queue); empty: none.')
 param siemPrincipalId string = ''
 
@@ -100,6 +106,11 @@ resource exportContainer 'Microsoft.Storage/storageAccounts/blobServices/contain
 resource exportEventsQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = if (!empty(exportEventsQueueName)) {
   parent: dataQueueService
   name: exportEventsQueueName
+}
+
+resource tenantListContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (!empty(tenantListContainerName)) {
+  parent: dataBlobService
+  name: tenantListContainerName
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -233,5 +244,21 @@ resource siemEventsProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01
   properties: {
     principalId: siemPrincipalId
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageProcessor)
+  }
+}
+
+// The operator onboards customer tenants by writing the tenant list (docs/multi-tenant.md). Blob roles cannot be
+// scoped to one blob, so the role on the state container carries a condition: writes and deletes only to that blob
+// (reads stay possible, to see what is there); checkpoints, leases and markers stay the app's alone.
+var tenantListWriteCondition = '((!(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write\'}) AND !(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action\'}) AND !(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete\'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringEquals \'${tenantListBlobName}\'))'
+
+resource operatorTenantList 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId) && !empty(tenantListContainerName)) {
+  name: guid(tenantListContainer.id, operatorPrincipalId, roles.storageBlobDataContributor)
+  scope: tenantListContainer
+  properties: {
+    principalId: operatorPrincipalId
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    condition: tenantListWriteCondition
+    conditionVersion: '2.0'
   }
 }

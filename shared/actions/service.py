@@ -26,6 +26,7 @@ from shared.process_cache import ProcessCache
 if TYPE_CHECKING:
     from shared.graph.client import GraphClient, GraphResponse
     from shared.settings import Settings
+    from shared.tenants import TenantList
 
 log = logging.getLogger("graph_security_bridge.actions")
 
@@ -71,8 +72,16 @@ class Context:
             self.__dict__["caller"] = caller
 
     @cached_property
+    def tenants(self) -> TenantList:
+        """The tenant list this request is checked against (the export's, shared/tenants.py)."""
+        from shared.storage.clients import Patience
+        from shared.tenants import current_tenants
+
+        return current_tenants(self.settings, patience=Patience.INTERACTIVE)
+
+    @cached_property
     def tenant(self) -> str:
-        return validation.tenant(self.settings.tenant_ids, self.call.params.get("tenant"))
+        return validation.tenant(self.tenants.ids, self.call.params.get("tenant"), self.tenants.source)
 
     @cached_property
     def client(self) -> GraphClient:
@@ -445,7 +454,7 @@ def openapi_document(ctx: Context) -> Answer:
     base_path = path[: -len(suffix)] if path.lower().endswith(suffix.lower()) else "/api"
     document = served_document(
         host=parts.netloc or None, scheme=parts.scheme or "https", base_path=base_path or "/",
-        max_bulk_ids=ctx.settings.actions_max_bulk_ids, tenant_ids=ctx.settings.tenant_ids,
+        max_bulk_ids=ctx.settings.actions_max_bulk_ids, tenant_ids=ctx.tenants.ids,
     )
     return Answer(200, document)
 

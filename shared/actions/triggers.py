@@ -182,7 +182,7 @@ def _location(url: str, params: dict[str, str], state: str) -> str:
 def _tenants(ctx: Context) -> tuple[str, ...]:
     if ctx.call.params.get("tenant"):
         return (ctx.tenant,)
-    return ctx.settings.tenant_ids
+    return ctx.tenants.ids
 
 
 def _load_state(key: bytes, ctx: Context, spec: TriggerSpec) -> dict[str, Position] | None:

@@ -314,15 +314,15 @@ def idempotency_key(call: HttpCall) -> str | None:
     return key
 
 
-def tenant(tenant_ids: tuple[str, ...], value: str | None) -> str:
-    """The tenant a request acts on: ?tenant=, or the only configured one."""
+def tenant(tenant_ids: tuple[str, ...], value: str | None, source: str = "GRAPH_TENANT_IDS") -> str:
+    """The tenant a request acts on: ?tenant=, or the only configured one. `source` names the tenant list."""
     if value:
         lowered = value.strip().lower()
         if lowered not in tenant_ids:
             raise Problem(400, "Unknown tenant",
-                          f"tenant={shown(value)} is not one of the tenants this app serves (GRAPH_TENANT_IDS).")
+                          f"tenant={shown(value)} is not one of the tenants this app serves ({source}).")
         return lowered
     if len(tenant_ids) == 1:
         return tenant_ids[0]
     raise Problem(400, "Tenant required",
-                  "This app serves several tenants: add ?tenant=<tenant id> (one of GRAPH_TENANT_IDS).")
+                  f"This app serves several tenants: add ?tenant=<tenant id> (one of {source}).")

@@ -14,6 +14,10 @@ output binding failed after the claim, or the worker died past its retries); the
 second item for the same pair would be harmless: the per-(tenant, stream) lease and the checkpoints keep the
 export exactly-once; the marker only keeps budgets and queues tidy.
 
+A tenant with its own schedule (`everyMinutes` in the tenant list, shared/tenants.py) is queued on the first tick
+at least that long after its previous item: the time each such tenant was last queued is kept per family in one
+small blob (SCHEDULE_PREFIX/<family>.json), read and written once per tick, not once per tenant.
+
 Work items name a tenant, a family and streams: nothing secret, tokens are got by the worker.
 """
 
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
     from shared.export.engine import ExportEngine, RunSummary
     from shared.settings import Settings
+    from shared.tenants import Tenant
 
 log = logging.getLogger("graph_security_bridge.fanout")
 
@@ -48,6 +53,10 @@ MARKER_PREFIX = "fanout"
 MARKER_TTL = timedelta(minutes=30)
 MIN_STREAM_SECONDS = 5.0  # less time than this left in an item: the stream waits for the next item
 CLAIM_THREADS = 16  # marker writes per timer run in parallel: 1,000 tenants x 10 ms each would be 10 s in a row
+SCHEDULE_PREFIX = "fanout-schedule"
+# Timer ticks fire a few seconds late or early; a tenant due every 60 minutes is queued on the tick 60 minutes after
+# its last one even if that tick came this much sooner.
+SCHEDULE_TOLERANCE = timedelta(seconds=30)
 
 
 class BadWorkItem(ValueError):
@@ -90,9 +99,10 @@ class WorkItem:
         return cls(tenant.lower(), rate_family, tuple(streams), tick)
 
 
-def family_streams(settings: Settings, family: RateFamily) -> tuple[str, ...]:
-    """The enabled streams of one family, in the stream table's order."""
-    return tuple(name for name in STREAMS if STREAMS[name].family is family and name in settings.export_streams)
+def family_streams(settings: Settings, family: RateFamily, tenant: Tenant | None = None) -> tuple[str, ...]:
+    """The enabled streams of one family (for one tenant: those of its own choice), in the stream table's order."""
+    enabled = tenant.export_streams(settings) if tenant is not None else settings.export_streams
+    return tuple(name for name in STREAMS if STREAMS[name].family is family and name in enabled)
 
 
 def marker_name(family: RateFamily | str, tenant: str) -> str:
@@ -110,12 +120,13 @@ class Tick:
     tick: str
     queued: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # tenant -> since when its last item is unsettled
+    not_due: int = 0  # tenants with their own schedule whose next run is later
     failed: dict[str, str] = field(default_factory=dict)  # tenant -> why its marker could not be claimed
     messages: list[str] = field(default_factory=list)
 
     def log_line(self) -> str:
         return "fanout tick " + json.dumps({"family": self.family, "tick": self.tick, "queued": len(self.queued),
-                                            "skipped": self.skipped, "failed": self.failed},
+                                            "notDue": self.not_due, "skipped": self.skipped, "failed": self.failed},
                                            separators=(",", ":"))
 
 
@@ -124,12 +135,12 @@ class MarkerBoard:
 
     def __init__(self, state: ContainerClient, *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  ttl: timedelta = MARKER_TTL) -> None:
-        self._state = state
+        self.state = state
         self._now = now
         self._ttl = ttl
 
     def _marker(self, family: RateFamily, tenant: str) -> tuple[BlobClient, JsonBlob[dict[str, Any]]]:
-        blob = self._state.get_blob_client(marker_name(family, tenant))
+        blob = self.state.get_blob_client(marker_name(family, tenant))
         return blob, JsonBlob(blob, as_object, as_object)
 
     def claim(self, family: RateFamily, tenant: str, tick: str) -> str | None:
@@ -179,28 +190,92 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def plan_tick(settings: Settings, family: RateFamily, board: MarkerBoard, *, tick: str) -> Tick:
-    """Claim a marker and make a work item for every tenant whose previous item of this family is settled."""
+class ScheduleBook:
+    """When each tenant with its own schedule was last queued, for one family: one blob, one read and at most one
+    write per tick. Only the family's timer writes it, and the Functions host runs a timer once at a time across
+    instances; the write is ETag-conditional all the same, and losing a race costs at most one extra run."""
+
+    def __init__(self, state: ContainerClient, family: RateFamily) -> None:
+        self._book = JsonBlob(state.get_blob_client(f"{SCHEDULE_PREFIX}/{family.value}.json"), as_object, as_object)
+        self._etag: str | None = None
+        self.last_queued: dict[str, str] = {}
+
+    def load(self) -> ScheduleBook:
+        try:
+            loaded = self._book.load()
+        except CorruptBlob:
+            log.warning("The schedule book %s is not JSON; every scheduled tenant is due", self._book.name)
+            return self
+        if loaded is not None:
+            self._etag = loaded.etag
+            self.last_queued = {k: v for k, v in loaded.value.items() if isinstance(k, str) and isinstance(v, str)}
+        return self
+
+    def due(self, tenant: Tenant, now: datetime) -> bool:
+        if tenant.every_minutes is None:
+            return True
+        last = self.last_queued.get(tenant.id)
+        if last is None:
+            return True
+        try:
+            then = datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return True
+        return now - then >= timedelta(minutes=tenant.every_minutes) - SCHEDULE_TOLERANCE
+
+    def save(self, queued: list[Tenant], now: datetime, scheduled: set[str]) -> None:
+        """Record the scheduled tenants just queued; forget tenants that no longer have a schedule."""
+        book = {t: v for t, v in self.last_queued.items() if t in scheduled}
+        book.update({t.id: _stamp(now) for t in queued if t.every_minutes is not None})
+        if book == self.last_queued:
+            return
+        try:
+            self._book.save(book, self._etag)
+        except BlobConflict:
+            log.warning("The schedule book %s changed under this tick; its tenants may run once more than their "
+                        "schedule says", self._book.name)
+
+
+def plan_tick(settings: Settings, family: RateFamily, board: MarkerBoard, *, tick: str,
+              tenants: tuple[Tenant, ...], now: datetime | None = None) -> Tick:
+    """Claim a marker and make a work item for every tenant that is due (its own schedule, if it has one) and whose
+    previous item of this family is settled."""
     result = Tick(family=family.value, tick=tick)
-    streams = family_streams(settings, family)
-    if not streams:
+    moment = now or datetime.now(UTC)
+    wanted = [(t, family_streams(settings, family, t)) for t in tenants]
+    wanted = [(t, streams) for t, streams in wanted if streams]
+    scheduled = {t.id for t, _ in wanted if t.every_minutes is not None}
+    book = ScheduleBook(board.state, family).load() if scheduled else None
+    if book is not None:
+        due = [(t, streams) for t, streams in wanted if book.due(t, moment)]
+        result.not_due = len(wanted) - len(due)
+        wanted = due
+    if not wanted:
         return result
 
-    def claim(tenant: str) -> tuple[str, str | None, str | None]:
+    def claim(entry: tuple[Tenant, tuple[str, ...]]) -> tuple[Tenant, tuple[str, ...], str | None, str | None]:
+        tenant, streams = entry
         try:
-            return tenant, board.claim(family, tenant, tick), None
+            return tenant, streams, board.claim(family, tenant.id, tick), None
         except Exception as exc:  # one tenant's storage failure must not keep the others from being queued
-            return tenant, None, f"{type(exc).__name__}: {exc}"
+            return tenant, streams, None, f"{type(exc).__name__}: {exc}"
 
-    with ThreadPoolExecutor(max_workers=min(CLAIM_THREADS, max(1, len(settings.tenant_ids)))) as pool:
-        for tenant, busy_since, error in pool.map(claim, settings.tenant_ids):
+    queued: list[Tenant] = []
+    with ThreadPoolExecutor(max_workers=min(CLAIM_THREADS, len(wanted))) as pool:
+        for tenant, streams, busy_since, error in pool.map(claim, wanted):
             if error is not None:
-                result.failed[tenant] = error
+                result.failed[tenant.id] = error
             elif busy_since is not None:
-                result.skipped[tenant] = busy_since
+                result.skipped[tenant.id] = busy_since
             else:
-                result.queued.append(tenant)
-                result.messages.append(WorkItem(tenant, family, streams, tick).to_message())
+                queued.append(tenant)
+                result.queued.append(tenant.id)
+                result.messages.append(WorkItem(tenant.id, family, streams, tick).to_message())
+    if book is not None:
+        try:
+            book.save(queued, moment, scheduled)
+        except Exception as exc:  # the items are claimed: queue them; the worst case is one early extra run
+            log.warning("Could not record the scheduled tenants queued this tick: %s", exc)
     return result
 
 
@@ -221,16 +296,16 @@ class ItemResult:
 
 
 def run_item(settings: Settings, item: WorkItem, engine: ExportEngine,
-             clock: Callable[[], float] = time.monotonic) -> ItemResult:
+             clock: Callable[[], float] = time.monotonic, *, enabled: tuple[str, ...] | None = None) -> ItemResult:
     """Run the item's streams one after the other (they share one Graph budget): a failing stream does not stop
     the rest. The streams share one time budget too (EXPORT_TIME_BUDGET_SECONDS, under functionTimeout): a stream
     that gets no time is left to the tenant's next item, and one cut short resumes there from its saved page.
-    Streams disabled since the item was queued are left out."""
+    Streams disabled since the item was queued (in EXPORT_STREAMS, or `enabled`: the tenant's own) are left out."""
     deadline = clock() + settings.time_budget_seconds
     summaries = []
     for stream in item.streams:
         remaining = deadline - clock()
-        if stream not in settings.export_streams:
+        if stream not in (settings.export_streams if enabled is None else enabled):
             continue
         if remaining < MIN_STREAM_SECONDS:
             log.info("No time left in this work item for %s/%s; the next item runs it", stream, item.tenant)

@@ -23,6 +23,8 @@ from shared.export.engine import RunSummary
 from shared.export.streams import STREAMS
 from shared.problems import Problem
 from shared.settings import Settings
+from shared.storage.clients import Patience
+from shared.tenants import current_tenants
 
 if TYPE_CHECKING:
     from shared.actions.jobs import Job
@@ -70,11 +72,17 @@ def parse_run_request(settings: Settings, stream: str, tenant: str | None, body:
     if name not in settings.export_streams:
         raise Problem(409, "Stream not enabled", f"'{name}' is not in EXPORT_STREAMS "
                       f"({', '.join(settings.export_streams)})")
-    tenants = settings.tenant_ids
+    listed = current_tenants(settings, patience=Patience.INTERACTIVE)
     if tenant:
-        if tenant.lower() not in settings.tenant_ids:
-            raise Problem(400, "Unknown tenant", "'tenant' must be one of GRAPH_TENANT_IDS")
-        tenants = (tenant.lower(),)
+        entry = listed.get(tenant)
+        if entry is None:
+            raise Problem(400, "Unknown tenant", f"'tenant' must be a tenant of the tenant list ({listed.source})")
+        if name not in entry.export_streams(settings):
+            raise Problem(409, "Stream not enabled", f"'{name}' is not exported for tenant {entry.id} (its "
+                          f"streams in the tenant list: {', '.join(entry.export_streams(settings)) or 'none'})")
+        tenants: tuple[str, ...] = (entry.id,)
+    else:
+        tenants = tuple(t.id for t in listed.tenants if name in t.export_streams(settings))
     backfill = None
     if body.strip():
         if len(body) > MAX_BODY_BYTES:

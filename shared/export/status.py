@@ -44,17 +44,24 @@ def summary(rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
 
 
 def status_document(engine: ExportEngine, tenant: str | None, now: datetime | None = None) -> dict[str, Any]:
-    """`{"streams": [...], "summary": {...}}` for every tenant, or `{"tenant", "state", "streams"}` for one."""
-    from shared.export.engine import status_row
+    """`{"streams": [...], "summary": {...}, "tenantList": {...}}` for every tenant, or
+    `{"tenant", "displayName", "state", "streams"}` for one."""
+    from shared.storage.clients import Patience
+    from shared.tenants import current_tenants
 
     moment = now or datetime.now(UTC)
-    if not tenant:
-        rows = engine.status()
-        return {"streams": rows, "summary": summary(rows, moment)}
-    wanted = tenant.strip().lower()
-    if not GUID_RE.fullmatch(wanted):
+    wanted = tenant.strip().lower() if tenant else ""
+    if tenant and not GUID_RE.fullmatch(wanted):
         raise Problem(400, "Invalid tenant", f"tenant={tenant[:100]!r} is not a tenant id (a GUID).")
-    if wanted not in engine.settings.tenant_ids:
-        raise Problem(404, "Unknown tenant", f"Tenant {wanted} is not in the tenant list of this app.")
-    rows = [status_row(engine.checkpoints.load(stream, wanted)[0], moment) for stream in engine.settings.export_streams]
-    return {"tenant": wanted, "state": tenant_state(rows, moment), "streams": rows}
+    listed = current_tenants(engine.settings, patience=Patience.INTERACTIVE)
+    if not tenant:
+        rows = engine.status(listed.tenants)
+        return {"streams": rows, "summary": summary(rows, moment), "tenantList": listed.report()}
+    entry = listed.get(wanted)
+    if entry is None:
+        skipped = listed.problem_of(wanted)
+        raise Problem(404, "Unknown tenant", f"Tenant {wanted} is not in the tenant list of this app ({listed.source})"
+                      + (f": its entry was skipped: {skipped}" if skipped else "."))
+    rows = engine.status((entry,))
+    return {"tenant": wanted, "displayName": entry.display_name or None, "state": tenant_state(rows, moment),
+            "streams": rows}

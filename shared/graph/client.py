@@ -39,6 +39,7 @@ from shared.graph.errors import (
 from shared.graph.families import RateFamily, family_of_path
 from shared.graph.pacing import RateBudgets, shared_budgets
 from shared.graph.retry import GiveUp, Retry, RetryPolicy, RetryState, StopReason
+from shared.process_cache import ProcessCache
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -167,8 +168,10 @@ class GraphClient:
             try:
                 response = self._send_once(method, url, params, json_body, client_request_id, read_timeout)
             except GraphTransportError as lost:
+                pacer.answered()  # whatever reached Graph did so before now: spacing counts from here too
                 failure = lost
             else:
+                pacer.answered()  # spacing counts from the answer too (pacing.py says why)
                 if response.status < 400:
                     if response.status == 206:
                         log.warning("Graph answered 206 Partial Content for %s %s: %s (request-id %s)", method, path,
@@ -368,3 +371,13 @@ def new_session(pool_size: int = 16) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+_sessions: ProcessCache[str, requests.Session] = ProcessCache("the shared Graph session")
+
+
+def shared_session() -> requests.Session:
+    """The process's session for short-lived clients (one per export run): a client of its own per run would open a
+    new TLS connection to Graph for every run, a handshake's latency and CPU each time; this one keeps them open
+    across runs and invocations. urllib3's pool is thread-safe, and Graph sets no cookies the session could mix."""
+    return _sessions.get_or_create("graph", lambda: new_session(pool_size=32))

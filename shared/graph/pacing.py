@@ -5,6 +5,15 @@ second) and answers 429 past that. Bouncing off the limit wastes the retry budge
 starves every other app of the tenant. So each (tenant, family) gets a pacer that spaces requests evenly: with no
 bursts, no window of any length can hold more than its share. A 429 that still happens (another instance, another
 app) pushes the pacer's next slot out for every caller in the process, not only the one that saw it.
+
+Spacing the *slots* is not enough where the window is short. Between taking a slot and the request reaching Graph
+lie a busy process's scheduling delay, a token request, a TLS handshake: tens to hundreds of milliseconds that vary
+from request to request, so two requests slotted 1.05 s apart can reach Graph 0.8 s apart (bench/multi_tenant.py
+measured 5-14 % 429s from a loaded instance against Identity Protection's one request a second). The answer is the
+one moment the client knows its request has reached Graph: so the next slot also waits one interval from the last
+answer (`answered`). For requests of one budget made one after the other, which the fan-out guarantees (one work item
+owns a tenant's family at a time), that bounds the gap *at Graph* from below whatever the sender's delays, without
+a fixed allowance that slows every request down.
 """
 
 from __future__ import annotations
@@ -19,12 +28,6 @@ from shared.process_cache import ProcessCache
 # Graph's windows are not documented to the millisecond; a small margin keeps jitter on the wire from turning an
 # exactly-at-the-limit pace into a 429.
 SAFETY_MARGIN = 1.05
-# And an absolute allowance per window, for the time between taking a slot and the request reaching Graph (a busy
-# worker, a TLS handshake, the network): it varies by tens to hundreds of milliseconds. Against a 60 s window it is
-# nothing; against Identity Protection's 1 s window it is what keeps a loaded instance (a dozen exports at once) from
-# landing two requests within one second (measured with bench/multi_tenant.py: 5-14 % answered 429 with the
-# relative margin alone).
-SEND_JITTER_SECONDS = 0.2
 
 
 class RatePacer:
@@ -47,7 +50,7 @@ class RatePacer:
         if limit <= 0 or window_seconds <= 0:
             raise ValueError("limit and window_seconds must be positive")
         self.limit = limit
-        self.window = window_seconds * SAFETY_MARGIN + SEND_JITTER_SECONDS
+        self.window = window_seconds * SAFETY_MARGIN
         self.interval = self.window / limit
         self._clock = clock
         self._sleep = sleep
@@ -82,6 +85,13 @@ class RatePacer:
         if wait > 0:
             self._sleep(wait)
         return max(wait, 0.0)
+
+    def answered(self) -> None:
+        """A request has its answer, so it reached Graph before now: the next slot starts no sooner than one
+        interval from now, however late the request was sent. (A `$batch`'s inner requests already hold their slots
+        in the trailing window; one interval after its answer is what keeps the next request from following it.)"""
+        with self._lock:
+            self._next_free = max(self._next_free, self._clock() + self.interval)
 
     def hold_until(self, moment: float) -> None:
         """No slot before `moment` (a clock() value): Graph told us to back off."""

@@ -5,18 +5,25 @@ correct: shared/export/paging.py proves completeness from the data with or witho
 every collection (servicePrincipalRiskDetections documents no `$top`; alerts_v2 documents no `$orderby`), and a
 400 for one of them would otherwise fail that stream on every run. So when Graph answers 400 to a query carrying
 one, the query is sent again without it; if that succeeds, the option is remembered for the tenant and stream in a
-small blob beside the checkpoints and never sent again (delete the blob to try again).
+small blob beside the checkpoints and never sent again (delete the blob to try again; a running instance notices
+within RELOAD_SECONDS).
+
+Nearly every tenant and stream has no such blob, yet every run would ask for it: a refused read per run, a tenth of
+an incremental run's storage calls. So each process keeps what it read for RELOAD_SECONDS; what this process learns
+it writes through at once, and what another instance learns costs this one at most one more 400 in that time.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.graph.client import GraphError
+from shared.process_cache import ProcessCache
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -24,6 +31,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("graph_security_bridge.export")
 
 DROPPABLE = ("$orderby", "$top")  # in the order they are given up
+RELOAD_SECONDS = 600.0
+
+# blob URL -> (read at, refused)
+_cache: ProcessCache[str, tuple[float, dict[str, dict[str, Any]]]] = ProcessCache("refused query options")
 
 
 class RefusedOptions:
@@ -33,13 +44,19 @@ class RefusedOptions:
         self._blob = container.get_blob_client(f"query-options/{stream}/{tenant}.json")
         self.refused: dict[str, dict[str, Any]] = {}
 
-    def load(self) -> RefusedOptions:
+    def load(self, clock: Callable[[], float] = time.monotonic) -> RefusedOptions:
         from azure.core.exceptions import ResourceNotFoundError
 
+        now = clock()
+        cached = _cache.get(self._blob.url)
+        if cached is not None and now - cached[0] < RELOAD_SECONDS:
+            self.refused = dict(cached[1])
+            return self
         try:
             self.refused = json.loads(self._blob.download_blob().readall()).get("refused", {})
         except ResourceNotFoundError:
             self.refused = {}
+        _cache.put(self._blob.url, (now, dict(self.refused)))
         return self
 
     def __contains__(self, option: str) -> bool:
@@ -50,6 +67,7 @@ class RefusedOptions:
         # loser learns the option again at the cost of one more 400.
         self.refused[option] = {"at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "error": str(error)[:300]}
         self._blob.upload_blob(json.dumps({"refused": self.refused}).encode(), overwrite=True)
+        _cache.put(self._blob.url, (time.monotonic(), dict(self.refused)))
 
 
 def send_adapting(

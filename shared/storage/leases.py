@@ -49,19 +49,27 @@ class RunLease:
         self._renewed_at = 0.0
 
     def acquire(self) -> RunLease:
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+        """Lease the blob, creating it on the very first run. Leasing comes first: the blob exists on every run but
+        the first, so creating it first would cost every run a refused write (a round trip and an error) for
+        nothing."""
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
         blob = self._container.get_blob_client(self.name)
-        try:
-            blob.upload_blob(b"", overwrite=False)
-        except ResourceExistsError:
-            pass  # created by an earlier run, or leased right now (a leased blob refuses the overwrite too)
-        try:
-            self._lease = blob.acquire_lease(lease_duration=self._duration)
-        except HttpResponseError as exc:
-            if exc.status_code == 409:
-                raise LeaseBusy(f"another run holds {self.name}") from exc
-            raise
+        for attempt in (1, 2):
+            try:
+                self._lease = blob.acquire_lease(lease_duration=self._duration)
+                break
+            except ResourceNotFoundError:
+                if attempt == 2:
+                    raise
+                try:
+                    blob.upload_blob(b"", overwrite=False)
+                except ResourceExistsError:
+                    pass  # another run created it just now: lease it like any other
+            except HttpResponseError as exc:
+                if exc.status_code == 409:
+                    raise LeaseBusy(f"another run holds {self.name}") from exc
+                raise
         self._renewed_at = self._clock()
         return self
 

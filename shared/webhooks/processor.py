@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.graph.versions import from_datetime
 from shared.redact import redact_url_secrets
+from shared.tenants import WORKER_MAX_AGE, current_tenants
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -153,8 +154,9 @@ class NotificationProcessor:
         if not isinstance(message, dict) or message.get("kind") not in ("change", "lifecycle"):
             raise PoisonMessage('not a notification message (expected "kind": "change" or "lifecycle")')
         tenant, streams, received = message.get("tenant"), message.get("streams"), message.get("receivedAt")
-        if tenant not in self.settings.tenant_ids:
-            raise PoisonMessage(f"tenant {str(tenant)[:64]!r} is not in GRAPH_TENANT_IDS")
+        listed = current_tenants(self.settings, max_age=WORKER_MAX_AGE)
+        if not isinstance(tenant, str) or listed.get(tenant) is None:
+            raise PoisonMessage(f"tenant {str(tenant)[:64]!r} is not in {listed.source}")
         if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams):
             raise PoisonMessage('"streams" must be a list of stream names')
         if not isinstance(received, str):

@@ -1,7 +1,7 @@
 """Keeping the desired Graph subscriptions alive: create, renew, recreate, delete (docs/graph-notes.md).
 
-Desired = WEBHOOK_SUBSCRIPTIONS x GRAPH_TENANT_IDS (nothing when WEBHOOKS_ENABLED is false, so turning webhooks off
-and letting the upkeep run once removes them). Each reconcile:
+Desired = WEBHOOK_SUBSCRIPTIONS x the tenant list (shared/tenants.py; nothing when WEBHOOKS_ENABLED is false, so
+turning webhooks off and letting the upkeep run once removes them). Each reconcile:
 - creates what is missing, with a fresh random clientState (written to the state before Graph is asked, because a
   first notification can overtake Graph's answer);
 - renews a subscription once less than half its lifetime is left (renewing also reauthorizes it), and recreates it
@@ -80,10 +80,20 @@ class SubscriptionManager:
 
     # --- what we want
 
+    def tenant_ids(self) -> tuple[str, ...]:
+        """The tenants served. A tenant list that cannot be read stops the upkeep: taking it for "no tenants" would
+        delete every subscription."""
+        from shared.tenants import current_tenants
+
+        listed = current_tenants(self.settings)
+        if listed.error:
+            raise RuntimeError(f"subscription upkeep skipped: {listed.error}")
+        return listed.ids
+
     def desired(self) -> dict[str, tuple[str, DesiredSubscription]]:
         if not self.settings.webhooks_enabled:
             return {}
-        return {d.key(tenant): (tenant, d) for tenant in self.settings.tenant_ids
+        return {d.key(tenant): (tenant, d) for tenant in self.tenant_ids()
                 for d in self.settings.webhook_subscriptions}
 
     def url(self, route: str) -> str:
@@ -310,7 +320,7 @@ class SubscriptionManager:
         """Graph's subscriptions that point at our notification URL, per tenant, by id. A tenant whose list
         cannot be read is left out: its records are then trusted as they are."""
         ours = urlsplit(self.url(NOTIFICATION_ROUTE))
-        tenants = {tenant for tenant, _ in desired.values()} | set(self.settings.tenant_ids)
+        tenants = {tenant for tenant, _ in desired.values()} | set(self.tenant_ids())
         live: dict[str, dict[str, dict[str, Any]]] = {}
         for tenant in sorted(tenants):
             try:

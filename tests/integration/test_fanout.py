@@ -23,6 +23,7 @@ from shared.export.fanout import MarkerBoard, WorkItem, marker_name, plan_tick
 from shared.export.streams import EXPORT_FAMILIES, GRAPH_STREAMS, STREAMS
 from shared.graph.families import RateFamily
 from shared.storage.clients import blob_service, ensure_container
+from shared.tenants import current_tenants
 
 EXPORT_QUEUE = "export-work-fanout"
 ENV = {
@@ -142,25 +143,28 @@ def test_twenty_tenants_complete_while_two_fail_alone(fleet: Fleet):
 
 def test_a_tenant_whose_item_is_unsettled_is_skipped_not_queued_twice(fleet: Fleet):
     settings = fleet.stack.settings(**ENV)
+    tenants = current_tenants(settings).tenants
+    # The timers create the state container; this test may run before any timer of the module (pytest-xdist).
+    ensure_container(fleet.state())
     board = MarkerBoard(fleet.state())
-    first = plan_tick(settings, RateFamily.SECURITY, board, tick="t1")
+    first = plan_tick(settings, RateFamily.SECURITY, board, tick="t1", tenants=tenants)
     assert sorted(first.queued) == sorted(fleet.sim.tenants) and first.skipped == {}
     (item,) = [WorkItem.from_message(m) for m in first.messages if fleet.sim.tenants[0] in m]
     assert item.streams == ("alerts", "incidents") and "secret" not in first.messages[0].lower()
 
-    second = plan_tick(settings, RateFamily.SECURITY, board, tick="t2")
+    second = plan_tick(settings, RateFamily.SECURITY, board, tick="t2", tenants=tenants)
     assert second.queued == [] and sorted(second.skipped) == sorted(fleet.sim.tenants)
 
     # Settling one tenant's item frees that tenant only; a settle by an older item does not free a newer claim.
     board.settle(item)
-    third = plan_tick(settings, RateFamily.SECURITY, board, tick="t3")
+    third = plan_tick(settings, RateFamily.SECURITY, board, tick="t3", tenants=tenants)
     assert third.queued == [fleet.sim.tenants[0]]
     board.settle(item)  # item is of tick t1; the marker is t3's now
     assert fleet.state().get_blob_client(marker_name(RateFamily.SECURITY, fleet.sim.tenants[0])).exists()
 
     # A marker older than the TTL belongs to a lost item: the next tick takes it over.
     later = MarkerBoard(fleet.state(), now=lambda: datetime.now(UTC) + timedelta(hours=1))
-    fourth = plan_tick(settings, RateFamily.SECURITY, later, tick="t4")
+    fourth = plan_tick(settings, RateFamily.SECURITY, later, tick="t4", tenants=tenants)
     assert sorted(fourth.queued) == sorted(fleet.sim.tenants)
     for blob in list(fleet.state().list_blobs(name_starts_with="fanout/")):
         fleet.state().delete_blob(blob.name)

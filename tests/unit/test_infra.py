@@ -6,7 +6,9 @@ No Bicep compiler can run here, so the Bicep is checked three ways:
 - contract: the app settings the function app module sets match what the code reads (shared.settings.SETTINGS).
 
 tree-sitter-bicep 1.1.0 and checkov's parser do not know the `extension` statement that the Microsoft Graph Bicep
-extension needs; both see a copy of the file in which that one statement, and nothing else, is blanked.
+extension needs; both see a copy of the file in which that one statement, and nothing else, is blanked. The rule
+for where it may stand: in exactly the files that declare Microsoft.Graph resources, once each (a file needs it for
+its Graph resources and for nothing else).
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ OPTIONAL_IN_AZURE = {
     "GRAPH_CLIENT_CERTIFICATE": "set (as a Key Vault reference) only for authMode appRegistration with a certificate",
     "GRAPH_CLIENT_CERTIFICATE_PATH": "a path for hosts with a mounted certificate; Azure uses GRAPH_CLIENT_CERTIFICATE",
     "GRAPH_FEDERATED_TOKEN_FILE": "workload_identity mode (AKS); the function app uses its managed identity",
-    "GRAPH_FEDERATED_IDENTITY_CLIENT_ID": "managed_identity_federation mode only (docs/multi-tenant.md sets it up)",
     "GRAPH_ENDPOINT": "derived from GRAPH_CLOUD",
     "GRAPH_AUTHORITY_HOST": "derived from GRAPH_CLOUD",
     "GRAPH_DISABLE_INSTANCE_DISCOVERY": "only for a private or local authority; Azure uses the public ones",
@@ -189,7 +190,7 @@ def test_bicep_files_exist():
     names = {path.relative_to(INFRA).as_posix() for path in BICEP_FILES}
     assert "main.bicep" in names
     assert {f"modules/{m}.bicep" for m in ("identity", "storage", "monitoring", "keyvault", "functionapp", "rbac",
-                                          "graph-permissions", "eventgrid", "logicapp")} <= names
+                                          "graph-permissions", "multi-tenant-app", "eventgrid", "logicapp")} <= names
 
 
 @pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: p.relative_to(INFRA).as_posix())
@@ -198,10 +199,18 @@ def test_bicep_parses(path: Path):
     assert not root.has_error, f"{path.name} does not parse: " + "; ".join(error_lines(root))
 
 
-def test_only_the_graph_extension_statement_is_blanked():
-    # The blanking must hide exactly one statement in exactly one file, so the syntax gate stays strict elsewhere.
-    hits = {path.name: len(GRAPH_EXTENSION_RE.findall(path.read_text(encoding="utf-8"))) for path in BICEP_FILES}
-    assert {name: n for name, n in hits.items() if n} == {GRAPH_MODULE.name: 1}
+GRAPH_RESOURCE_RE = re.compile(r"^resource\s+\w+\s+'Microsoft\.Graph/", re.MULTILINE)
+
+
+def test_the_graph_extension_is_declared_exactly_where_graph_resources_are():
+    # The blanking hides one statement per file, and only in files that need it: the syntax gate stays strict for
+    # every other line, and for every file without Graph resources.
+    hits = {path.relative_to(INFRA).as_posix(): len(GRAPH_EXTENSION_RE.findall(path.read_text(encoding="utf-8")))
+            for path in BICEP_FILES}
+    users = {path.relative_to(INFRA).as_posix() for path in BICEP_FILES
+             if GRAPH_RESOURCE_RE.search(path.read_text(encoding="utf-8"))}
+    assert {name: n for name, n in hits.items() if n} == dict.fromkeys(users, 1)
+    assert {"modules/graph-permissions.bicep", "modules/multi-tenant-app.bicep"} <= users  # the rule is not vacuous
     assert (INFRA / "bicepconfig.json").is_file()
     config = json.loads((INFRA / "bicepconfig.json").read_text(encoding="utf-8"))
     types = config["extensions"]["microsoftGraphV1"]
@@ -400,6 +409,51 @@ def test_graph_permissions_match_the_script():
 
     needed = {part.permission for kind in KINDS.values() for part in kind.parts("x")}
     assert set(string_array_variable(main, "graphContextRoles")) == needed
+
+
+MULTI_TENANT_MODULE = INFRA / "modules" / "multi-tenant-app.bicep"
+
+
+def module_call(main_text: str, module: str) -> str:
+    match = re.search(rf"^module \w+ 'modules/{re.escape(module)}' = .*?^}}$", main_text, re.MULTILINE | re.DOTALL)
+    assert match, f"main.bicep does not use modules/{module}"
+    return match.group(0)
+
+
+def test_the_multi_tenant_app_trusts_the_function_apps_identity_and_nothing_else():
+    # Entra accepts a wrong issuer, subject or audience silently and fails only at the token exchange, so the
+    # contract is checked here: the home tenant's v2.0 issuer, the identity's principal (object) id as the subject,
+    # the public token-exchange audience alone; a multi-tenant app that declares its Graph roles for consent.
+    module = MULTI_TENANT_MODULE.read_text(encoding="utf-8")
+    assert not parse(MULTI_TENANT_MODULE).has_error
+    issuer = r"^var issuer = '\$\{environment\(\)\.authentication\.loginEndpoint\}\$\{tenant\(\)\.tenantId\}/v2\.0'$"
+    assert re.search(issuer, module, re.MULTILINE)
+    fic = re.search(r"resource \w+ 'federatedIdentityCredentials@v1\.0' = \{(.*?)\n  \}", module, re.DOTALL)
+    assert fic, "no federated identity credential on the app"
+    assert re.search(r"^\s+issuer: issuer$", fic.group(1), re.MULTILINE)
+    assert re.search(r"^\s+subject: identityPrincipalId$", fic.group(1), re.MULTILINE)
+    assert re.search(r"audiences: \[\s*tokenExchangeAudience\s*\]", fic.group(1))
+    assert "var tokenExchangeAudience = 'api://AzureADTokenExchange'" in module
+    assert "signInAudience: 'AzureADMultipleOrgs'" in module
+    assert re.search(r"requiredResourceAccess: \[\s*\{\s*resourceAppId: graphAppId", module)
+    assert "type: 'Role'" in module and "var graphAppId = '00000003-0000-0000-c000-000000000000'" in module
+    assert not re.search(r"passwordCredentials|keyCredentials", module), "the app must have no secret or certificate"
+    assert "output adminConsentUrlTemplate string" in module and "{customer-tenant-id}/v2.0/adminconsent" in module
+
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    call = module_call(main, "multi-tenant-app.bicep")
+    assert "if (createMultiTenantApp)" in call
+    assert "identityPrincipalId: identity.outputs.principalId" in call, "the subject is the principal id, not client id"
+    assert "appRoles: graphAppRoles" in call
+    assert re.search(r"^var createMultiTenantApp = authMode == 'managedIdentityFederation' && .*'AzureCloud'$", main,
+                     re.MULTILINE), "the app is made only on request (authMode) and only in the public cloud"
+    assert re.search(r"^param authMode string = 'managedIdentity'$", main, re.MULTILINE), "off by default"
+    assert "ADMIN_CONSENT_URL_TEMPLATE" in main
+
+    settings = settings_set_by_bicep()
+    assert any("managed_identity_federation" in value for value in settings["GRAPH_AUTH_MODE"])
+    assert settings["GRAPH_FEDERATED_IDENTITY_CLIENT_ID"] == [
+        "authMode == 'managedIdentityFederation' ? identityClientId : ''"]
 
 
 def test_grant_script_is_valid_bash():
@@ -685,6 +739,8 @@ NO_DIAGNOSTIC_SETTING = {
     "Microsoft.Network/privateEndpoints": "offers metrics only, no diagnostic categories",
     "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": "part of the endpoint",
     "Microsoft.Graph/appRoleAssignedTo": "grants are in Entra ID's audit log",
+    "Microsoft.Graph/applications": "an Entra ID object: changes are in Entra ID's audit log, not Azure Monitor's",
+    "Microsoft.Graph/servicePrincipals": "an Entra ID object: its sign-ins and changes are in Entra ID's logs",
 }
 
 

@@ -9,6 +9,8 @@ from shared.graph.query_options import RefusedOptions, send_adapting
 
 
 class MemoryBlob:
+    url = "memory://query-options/alerts/tenant.json"
+
     def __init__(self) -> None:
         self.uploads: list[bytes] = []
 

@@ -2,12 +2,12 @@ import threading
 
 import pytest
 
-from shared.graph.pacing import SAFETY_MARGIN, SEND_JITTER_SECONDS, RateBudgets, RatePacer
+from shared.graph.pacing import SAFETY_MARGIN, RateBudgets, RatePacer
 
 
 def padded(window: float) -> float:
-    """The window a pacer keeps for one of Graph's: the relative margin and the send allowance."""
-    return window * SAFETY_MARGIN + SEND_JITTER_SECONDS
+    """The window a pacer keeps for one of Graph's: the relative margin."""
+    return window * SAFETY_MARGIN
 
 
 class FakeClock:
@@ -115,3 +115,14 @@ def test_a_long_mixed_run_keeps_the_bound_and_the_pace_after_old_grants_expire()
     assert _worst_window(grants, 60.0) <= 150
     ideal = sum(n for _, n in grants) / 150 * padded(60.0)
     assert clock.now < ideal * 1.15
+
+
+def test_the_next_slot_waits_an_interval_from_the_last_answer():
+    # A request sent late (a busy process, a token request) is answered late: the next one must not follow it to
+    # Graph sooner than the interval, even though its own slot was due earlier.
+    clock = FakeClock()
+    pacer = RatePacer(1, 1.0, clock=clock, sleep=clock.sleep)
+    pacer.acquire()
+    clock.now = 0.9  # the first request left 0.8 s late and came back at 0.9
+    pacer.answered()
+    assert pacer.acquire() == pytest.approx(padded(1.0))  # 0.9 + 1.05, not the slot's 1.05
