@@ -219,9 +219,13 @@ def current_tenants(settings: Settings, *, max_age: float = 0.0, patience: Patie
     except AzureError as exc:
         if cached is None:
             raise
-        log.warning("Could not read the tenant list (%s): %s; using the copy read %.0f s ago", source, exc,
-                    now - cached.checked_at)
-        return cached.tenants
+        if getattr(exc, "status_code", None) != 412:
+            log.warning("Could not read the tenant list (%s): %s; using the copy read %.0f s ago", source, exc,
+                        now - cached.checked_at)
+            return cached.tenants
+        # Azure answers an unchanged blob's If-None-Match read with 304; Azurite with 412 ConditionNotMet. Either
+        # way the ETag still matches: the copy is current.
+        fresh = _Cached(cached.etag, cached.tenants, now)
     _cache.put(key, fresh)
     return fresh.tenants
 

@@ -18,7 +18,7 @@ from local.devhost import DevHost
 from local.export_check import read_export
 from local.graphsim import GraphSimulator
 from shared.export.fanout import MarkerBoard, ScheduleBook, plan_tick
-from shared.export.streams import EXPORT_FAMILIES, STREAMS
+from shared.export.streams import EXPORT_FAMILIES, GRAPH_STREAMS, STREAMS
 from shared.graph.families import RateFamily
 from shared.process_cache import clear_all
 from shared.settings import Settings, load_settings
@@ -91,7 +91,7 @@ def test_tenants_are_onboarded_from_the_blob_without_a_restart(app: App):
     ]})
     app.tick()
 
-    for stream in STREAMS:
+    for stream in GRAPH_STREAMS:
         assert app.exported(stream, first) == app.expected(stream, first), stream
         assert app.exported(stream, bad) == set(), stream
         assert app.exported(stream, later) == set(), stream
@@ -129,7 +129,7 @@ def test_tenants_are_onboarded_from_the_blob_without_a_restart(app: App):
     app.write_list({"tenants": [{"id": first}, {"id": narrow, "streams": ["alerts", "riskyUsers"]}, {"id": bad},
                                 {"id": later, "displayName": "Fabrikam"}]})
     app.tick()
-    for stream in STREAMS:
+    for stream in GRAPH_STREAMS:
         assert app.exported(stream, bad) == app.expected(stream, bad), stream
         assert app.exported(stream, later) == app.expected(stream, later), stream
     assert app.get(f"alerts/{app.sim.alerts(later)[0]['id']}", tenant=later).status_code == 200
