@@ -10,17 +10,18 @@ import logging
 import azure.functions as func
 
 from functions.http import call_of, handle, json_response
-from shared.actions.operations import JOB_QUEUE
+from shared.actions.operations import BY_ID, JOB_QUEUE
 
 log = logging.getLogger("graph_security_bridge.export")
 
 bp = func.Blueprint()
 
-ROUTE = "export/{stream}"
+# Routes, methods and names from the operation table, as the OpenAPI document describes them.
+RUN, STATUS = BY_ID["RunExport"], BY_ID["GetExportStatus"]
 
 
-@bp.function_name("export_run")
-@bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.function_name(RUN.function_name)
+@bp.route(route=RUN.route, methods=[RUN.method], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="jobs", queue_name=JOB_QUEUE, connection="BRIDGE_STORAGE")
 def export_run(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
     """Run one stream now (all tenants, or ?tenant=). A JSON body {"from": ..., "to": ...} runs a backfill of that
@@ -39,7 +40,7 @@ def export_run(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
                                     req.get_body())
         call = call_of(req)
         if prefers_async(call):
-            accepted = start_job(settings, request, call, ROUTE)
+            accepted = start_job(settings, request, call, RUN.route)
             if accepted.messages:
                 jobs.set(accepted.messages[0])  # the job's first message for the worker (functions/jobs.py)
             return json_response(accepted.body, status=accepted.status, headers=accepted.headers)
@@ -54,8 +55,8 @@ def export_run(req: func.HttpRequest, jobs: func.Out[str]) -> func.HttpResponse:
     return handle(work)
 
 
-@bp.function_name("export_status")
-@bp.route(route="export/status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.function_name(STATUS.function_name)
+@bp.route(route=STATUS.route, methods=[STATUS.method], auth_level=func.AuthLevel.FUNCTION)
 def export_status(req: func.HttpRequest) -> func.HttpResponse:
     """Per tenant and stream: cursor, lag, last success, last error, whether a pass is in progress; a summary across
     tenants (healthy, lagging, failing), or with ?tenant= one tenant's streams and state."""

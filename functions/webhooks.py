@@ -21,6 +21,7 @@ from typing import Any
 import azure.functions as func
 
 from functions.http import handle, json_response
+from shared.actions.operations import BY_ID
 from shared.problems import Problem
 from shared.webhooks.notifications import (
     Screened,
@@ -34,6 +35,10 @@ from shared.webhooks.notifications import (
 log = logging.getLogger("graph_security_bridge.webhooks")
 
 bp = func.Blueprint()
+
+# Routes, methods and names from the operation table, as the OpenAPI document describes them.
+NOTIFICATIONS, LIFECYCLE = BY_ID["ReceiveChangeNotifications"], BY_ID["ReceiveLifecycleNotifications"]
+SUBSCRIPTIONS = BY_ID["GetSubscriptions"]
 
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
@@ -107,15 +112,15 @@ def screen_and_queue(req: func.HttpRequest, out: QueueMessages,
     return handle(work)
 
 
-@bp.function_name("webhook_notifications")
-@bp.route(route="webhooks/notifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.function_name(NOTIFICATIONS.function_name)
+@bp.route(route=NOTIFICATIONS.route, methods=[NOTIFICATIONS.method], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="messages", queue_name="%WEBHOOK_QUEUE%", connection="BRIDGE_STORAGE")
 async def webhook_notifications(req: func.HttpRequest, messages: QueueMessages) -> func.HttpResponse:
     return await receive(req, messages, screen_changes)
 
 
-@bp.function_name("webhook_lifecycle")
-@bp.route(route="webhooks/lifecycle", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.function_name(LIFECYCLE.function_name)
+@bp.route(route=LIFECYCLE.route, methods=[LIFECYCLE.method], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="messages", queue_name="%WEBHOOK_QUEUE%", connection="BRIDGE_STORAGE")
 async def webhook_lifecycle(req: func.HttpRequest, messages: QueueMessages) -> func.HttpResponse:
     return await receive(req, messages, screen_lifecycle)
@@ -163,8 +168,8 @@ def subscription_upkeep(timer: func.TimerRequest) -> None:
         raise RuntimeError("subscription upkeep failed for: " + "; ".join(summary.failed))
 
 
-@bp.function_name("webhook_subscriptions")
-@bp.route(route="webhooks/subscriptions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.function_name(SUBSCRIPTIONS.function_name)
+@bp.route(route=SUBSCRIPTIONS.route, methods=[SUBSCRIPTIONS.method], auth_level=func.AuthLevel.FUNCTION)
 def webhook_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     def work() -> func.HttpResponse:
         from shared.runtime import get_settings
