@@ -2,17 +2,18 @@
 
 One run of one (tenant, stream):
 1. take the lease (or skip: another run is at it);
-2. load the checkpoint and claim it: save it with this run as its `writer`. From then on the checkpoint's ETag fences
-   every earlier run: their saves fail;
-3. if the claim replaced another run's (that run did not finish cleanly: it crashed, or it is stalled and may wake),
-   settle the next blob name: adopt the blob there (its versions count as written; with OCSF on, its OCSF twin is
-   created from it if missing) or seal the name with an empty blob, so that the earlier run's one possible late
-   write finds the name taken; then fix this run's hour folder;
+2. load the checkpoint. If its `writer` is set, the run before did not finish cleanly (it crashed, or it is stalled
+   and may wake): claim the checkpoint at once (save it with this run as its `writer`; from then on its ETag fences
+   every earlier run: their saves fail), settle the next blob name: adopt the blob there (its versions count as
+   written; with OCSF on, its OCSF twin is created from it if missing) or seal the name with an empty blob, so that
+   the earlier run's one possible late write finds the name taken; then fix this run's hour folder;
+3. otherwise the claim waits until the run has something to write (`hold`, before its first blob): a run that
+   writes nothing saves only its outcome, conditional on the ETag it loaded;
 4. if no pass is in progress, start one from `cursor - overlap` (first run: `now - lookback`);
 5. for each page (from the saved nextLink, if resuming): drop versions already written, create the rest as one blob
    (create-only: a name taken by another run means this run was superseded) and, with EXPORT_FORMATS=graph,ocsf, its
    OCSF twin (shared/ocsf/output.py), then save the checkpoint (keys, next blob number, where the pass reads next) -
-   data before checkpoint;
+   data before checkpoint; the last page's save also records the run's outcome and clears `writer`;
 6. the pass follows nextLinks, and where a page may have been cut short without one, continues from the data
    (shared/export/paging.py) until it has proved that it read everything; then the cursor moves to the largest
    version the pass saw.
@@ -184,10 +185,12 @@ class ExportEngine:
                 log.info("Skipping %s for tenant %s: another run holds the lease", stream.name, tenant)
                 return summary
             run_id = uuid.uuid4().hex[:16]  # this run's name in the checkpoint (`writer`) and on its blobs
+            stream_run: StreamRun | None = None
             try:
                 budget = time_budget_seconds or self.settings.time_budget_seconds
-                StreamRun(self, stream, tenant, lease=lease, run_id=run_id, summary=summary, backfill=window,
-                          deadline=started + budget, progress=progress).execute()
+                stream_run = StreamRun(self, stream, tenant, lease=lease, run_id=run_id, summary=summary,
+                                       backfill=window, deadline=started + budget, progress=progress)
+                stream_run.execute()
             except Exception as exc:
                 from azure.core.exceptions import AzureError
 
@@ -196,7 +199,8 @@ class ExportEngine:
                 if not isinstance(exc, CheckpointConflict | LeaseLost):
                     store = self.backfill_checkpoints if window else self.checkpoints
                     self._record_failure(self._cleanup_store(store), checkpoint_name(stream, window), tenant,
-                                         run_id, summary, storage_failed=isinstance(exc, AzureError))
+                                         run_id, summary, storage_failed=isinstance(exc, AzureError),
+                                         seen_etag=stream_run.etag if stream_run else None)
                 raise
             finally:
                 lease.release(self._cleanup_state)
@@ -215,11 +219,12 @@ class ExportEngine:
         return CheckpointStore(self._cleanup_state, store.prefix)
 
     def _record_failure(self, store: CheckpointStore, name: str, tenant: str, run_id: str, summary: RunSummary, *,
-                        storage_failed: bool) -> None:
+                        storage_failed: bool, seen_etag: str | None) -> None:
         """Keep the last error in the checkpoint for the status endpoint, leaving the cursor and everything else as
-        stored. Best effort: the failure may be storage itself. Only while this run still owns the checkpoint
-        (`writer` is this run), so that a run that lost it cannot record over the new owner's; the save is
-        conditional on the ETag it loaded, which settles a race with the new owner's claim.
+        stored. Best effort: the failure may be storage itself. Only while this run still owns the checkpoint: it is
+        the `writer`, or it never needed to be (it wrote no blob) and the checkpoint is still as this run last saw
+        it (`seen_etag`; None for one that did not exist). A run that lost the checkpoint does not record over the
+        new owner's; the save is conditional on the ETag loaded here, which settles a race with a new claim.
 
         When the failure was not storage's, no write of this run can still be on its way (each one answered), so
         the checkpoint is released: the next run need not seal a name. After a storage error a create may have
@@ -228,7 +233,7 @@ class ExportEngine:
 
         try:
             checkpoint, etag = store.load(name, tenant)
-            if checkpoint.writer != run_id:
+            if checkpoint.writer != run_id and not (checkpoint.writer is None and etag == seen_etag):
                 log.warning("Not recording the failure of %s/%s: this run does not own the checkpoint", name, tenant)
                 return
             checkpoint.last_error = {"at": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "message": summary.error or ""}

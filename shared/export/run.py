@@ -1,7 +1,9 @@
 """One run of one stream for one tenant, once the lease is held: the steps of shared/export/engine.py's docstring,
 one method each, named as StepHook names the boundaries between them.
 
-    claim -> begin_pass -> (fetch -> select_fresh -> write -> advance -> save_checkpoint)* -> finish
+    claim -> begin_pass -> (fetch -> select_fresh -> [hold] -> write -> advance -> save_checkpoint)* -> finish
+
+(`hold` makes the run the checkpoint's writer before its first blob; the last save_checkpoint carries the outcome.)
 
 The engine creates a StreamRun per run and calls `execute`; everything a run learns (the checkpoint and its ETag, the
 pass, the options Graph refused) lives on the object for that run only.
@@ -86,6 +88,7 @@ class StreamRun:
         self.checkpoint: Checkpoint
         self.etag: str | None = None
         self.refused = RefusedOptions(engine.state, stream.name, tenant)
+        self.held = False  # whether this run is the checkpoint's `writer` (hold)
         self.enricher = Enricher(self.client, tenant) if self.settings.enrich and stream.name == "alerts" else None
 
     def execute(self) -> None:
@@ -112,35 +115,54 @@ class StreamRun:
             if fresh:
                 self.write(fresh, keys)
             done = self.advance(pass_state, fetched, len(fresh))
+            if done:
+                self.conclude()  # the run's outcome rides on the last page's save: one save ends the run
             self.save_checkpoint()
             if done:
-                break
+                return
         self.finish()
 
     # --- the steps
 
     def claim(self) -> bool:
-        """Load the checkpoint and make this run its writer: every save of an earlier run that may still be alive
-        fails from now on. False when there is nothing to do (a finished backfill)."""
+        """Load the checkpoint; False when there is nothing to do (a finished backfill). When the run before this one
+        did not finish cleanly (it crashed, or it is stalled and may wake), take the checkpoint over at once and
+        settle the one write of that run that can still land. Otherwise the claim waits for this run's first blob
+        (`hold`): a run that writes nothing (most incremental runs of a quiet tenant) needs no claim, because its
+        saves are conditional on the ETag it loaded and it creates no blob a later run could miss."""
         self.checkpoint, self.etag = self.store.load(checkpoint_name(self.stream, self.backfill), self.tenant)
         checkpoint = self.checkpoint
         if checkpoint.complete:
             self.summary.cursor = checkpoint.cursor
             self.summary.status = "ok"
             return False
-        previous_writer, checkpoint.writer = checkpoint.writer, self.run_id
-        self._save()
-        if previous_writer and checkpoint.partition:
-            # That run did not finish cleanly. Its only write that can still land is a create of the next name (its
-            # next step after that is a save, which now fails): take that name before moving on.
-            self.settle_next_name()
-        partition = partition_of(self.engine.now())
-        if previous_writer or checkpoint.partition is None or partition > checkpoint.partition:
-            # Record this run's folder (and what settling adopted) before writing into it.
-            if checkpoint.partition is None or partition > checkpoint.partition:
-                checkpoint.partition = partition
+        if checkpoint.writer:
+            checkpoint.writer = self.run_id
             self._save()
+            self.held = True
+            if checkpoint.partition:
+                # That run's only write that can still land is a create of the next name, in its folder (its next
+                # step after that is a save, which now fails): take that name before moving on.
+                self.settle_next_name()
+            self._move_to_current_partition()
+            self._save()  # what settling adopted, and this run's folder, before anything is written into it
         return True
+
+    def hold(self) -> None:
+        """Make this run the checkpoint's writer before its first blob: from this save on, every save of an earlier
+        run fails, and a run after this one that finds `writer` set knows this run's next name may hold a blob it
+        must settle. Records the run's hour folder in the same save."""
+        if self.held:
+            return
+        self.checkpoint.writer = self.run_id
+        self._move_to_current_partition()
+        self._save()
+        self.held = True
+
+    def _move_to_current_partition(self) -> None:
+        partition = partition_of(self.engine.now())
+        if self.checkpoint.partition is None or partition > self.checkpoint.partition:
+            self.checkpoint.partition = partition
 
     def begin_pass(self) -> PassState:
         """The pass in progress, or a new one from `cursor - overlap` (first run: `now - lookback`)."""
@@ -224,6 +246,7 @@ class StreamRun:
         if self.enricher:
             fresh = self.enricher.enrich(fresh)  # never raises: a failed lookup leaves the entity in `missing`
             summary.enrichment = self.enricher.stats.as_dict()
+        self.hold()
         self.lease.ensure()
         self.engine.hook("before_blob_write", summary)
         name, written_bytes = self.create_blob(fresh, [v for _, v in keys if v])
@@ -319,6 +342,11 @@ class StreamRun:
 
     def finish(self) -> None:
         """Record the run's outcome and release the checkpoint: nothing of this run can land after this save."""
+        self.conclude()
+        self._save()
+
+    def conclude(self) -> None:
+        """The run's outcome in the checkpoint (in memory; the next save stores it), and `writer` cleared."""
         now = self.engine.now()
         checkpoint, summary = self.checkpoint, self.summary
         summary.cursor = checkpoint.cursor
@@ -327,7 +355,7 @@ class StreamRun:
         checkpoint.last_error = None
         checkpoint.last_run = {k: v for k, v in summary.as_dict().items() if k not in ("error",)}
         checkpoint.writer = None
-        self._save()
+        self.held = False
 
     def run_context(self) -> None:
         """A context stream's run (shared/context/streams.py), with this run's blob names, checkpoint and fence:
@@ -336,6 +364,7 @@ class StreamRun:
         assert stream.context is not None
 
         def write(records: list[dict[str, Any]]) -> int:
+            self.hold()
             self.lease.ensure()
             _, written = self.create_blob(records, [])
             checkpoint.seq += 1

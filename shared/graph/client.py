@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 # Re-exported: callers catch these from the client.
 from shared.graph.errors import DeadlineReached as DeadlineReached
@@ -39,6 +38,7 @@ from shared.graph.errors import (
 from shared.graph.families import RateFamily, family_of_path
 from shared.graph.pacing import RateBudgets, shared_budgets
 from shared.graph.retry import GiveUp, Retry, RetryPolicy, RetryState, StopReason
+from shared.http_session import new_session
 from shared.process_cache import ProcessCache
 
 if TYPE_CHECKING:
@@ -362,15 +362,6 @@ def _int_or_zero(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
-
-
-def new_session(pool_size: int = 16) -> requests.Session:
-    """A session with connection reuse. requests' own retries are off: retries are ours, with Graph's rules."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 _sessions: ProcessCache[str, requests.Session] = ProcessCache("the shared Graph session")

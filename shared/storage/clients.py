@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
     from shared.settings import Settings
 
+STORAGE_CONNECTION_TIMEOUT, STORAGE_READ_TIMEOUT = 20, 60  # the storage SDK's defaults (its _shared/constants.py)
+
 _clients: ProcessCache[tuple[str, str, str, Patience], BlobServiceClient] = ProcessCache("blob service clients")
 _ensured_containers: ProcessCache[tuple[str, str], bool] = ProcessCache("containers known to exist")
 
@@ -46,6 +48,21 @@ def _client_options(patience: Patience) -> dict[str, Any]:
     return {}
 
 
+def _transport(options: dict[str, Any]) -> Any:
+    """azure-core's requests transport, on the app's session (shared/http_session.py: the environment read once per
+    host, not on every call) with azure-core's own settings: urllib3's retries off (the storage policy retries), the
+    storage SDK's timeouts unless the patience sets its own."""
+    from azure.core.pipeline.transport import RequestsTransport
+    from urllib3.util.retry import Retry
+
+    from shared.http_session import new_session
+
+    session = new_session(pool_size=32, retries=Retry(total=False, redirect=False, raise_on_status=False))
+    return RequestsTransport(session=session, session_owner=False,
+                             connection_timeout=options.get("connection_timeout", STORAGE_CONNECTION_TIMEOUT),
+                             read_timeout=options.get("read_timeout", STORAGE_READ_TIMEOUT))
+
+
 def blob_service(settings: Settings, *, patience: Patience = Patience.BACKGROUND) -> BlobServiceClient:
     """The process-wide BlobServiceClient for the data account and this patience (connection pool reused across
     invocations)."""
@@ -53,6 +70,7 @@ def blob_service(settings: Settings, *, patience: Patience = Patience.BACKGROUND
 
     def create() -> BlobServiceClient:
         options = _client_options(patience)
+        options["transport"] = _transport(options)
         if settings.storage_connection_string:
             return BlobServiceClient.from_connection_string(settings.storage_connection_string, **options)
         from azure.identity import ManagedIdentityCredential

@@ -227,6 +227,36 @@ def test_a_failing_stream_does_not_stall_the_others_or_move_its_cursor(make_sim,
     assert after.last_error and "500" in after.last_error["message"]
 
 
+def test_a_run_with_nothing_to_write_saves_once_and_a_writing_run_claims_first(make_sim, app_settings, monkeypatch):
+    """The claim waits for the first blob: a quiet incremental run costs one checkpoint save (its outcome), while a
+    run that writes makes itself the `writer` before its blob, so a run after a crash knows to settle the name."""
+    sim = make_sim(alerts=300, seed=14)
+    tenant = sim.tenants[0]
+    engine = ExportEngine(app_settings(sim, EXPORT_INITIAL_LOOKBACK_DAYS=30))
+    assert engine.run("alerts", tenant).status == "ok"
+    saved: list[tuple[str | None, int]] = []
+    real_save = CheckpointStore.save
+
+    def recording_save(store, checkpoint, etag):
+        saved.append((checkpoint.writer, checkpoint.seq))
+        return real_save(store, checkpoint, etag)
+
+    monkeypatch.setattr(CheckpointStore, "save", recording_save)
+    quiet = engine.run("alerts", tenant)
+    assert quiet.status == "ok" and quiet.items == 0
+    assert saved == [(None, 1)]
+    stored = engine.checkpoints.load("alerts", tenant)[0]
+    assert stored.writer is None and stored.last_run and stored.last_run["items"] == 0
+
+    saved.clear()
+    sim.update_alerts(tenant, count=3)
+    busy = engine.run("alerts", tenant)
+    assert busy.status == "ok" and busy.items == 3
+    run_id = saved[0][0]
+    assert run_id and saved == [(run_id, 1), (None, 2)]  # the claim before blob 1, then the outcome after it
+    assert_exactly_once(engine, sim, "alerts", tenant)
+
+
 def test_backfill_has_its_own_checkpoint_and_folder(profile, make_sim, app_settings):
     sim = make_sim(profile=profile, alerts=800, seed=13)
     tenant = sim.tenants[0]

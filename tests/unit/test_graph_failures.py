@@ -16,8 +16,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from shared.graph.client import new_session
 from shared.graph.errors import NoAnswer, RequestNotSent, transport_failure
+from shared.http_session import new_session
 
 Behaviour = Callable[[socket.socket], None]
 
