@@ -11,13 +11,17 @@ that decide it: a change to any of them (tests make them) is seen on the next re
 from __future__ import annotations
 
 import os
-from typing import Any
+from http.cookiejar import DefaultCookiePolicy
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
+
+if TYPE_CHECKING:
+    from azure.core.pipeline.transport import RequestsTransport
 
 # What requests reads for an http(s) URL: the proxies of its scheme, `all`, the bypass list, and the CA bundle.
 ENVIRONMENT_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
@@ -33,11 +37,15 @@ class SteadySession(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        # requests' trust_env also means a ~/.netrc lookup on every request (two more stat calls), whose password
+        # would then go to whichever host it names: these clients authenticate with tokens and keys, never netrc.
+        self.trust_env = False
+        self.read_environment = True  # proxies and CA bundle from the environment, as trust_env would
         self._environment_answers: dict[tuple[Any, ...], tuple[dict[str, str], str | None]] = {}
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any,
                                    ) -> dict[str, Any]:
-        if not self.trust_env:
+        if not self.read_environment:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(url)
         no_proxy = proxies.get("no_proxy") if proxies is not None else None
@@ -62,9 +70,23 @@ class SteadySession(requests.Session):
 
 def new_session(pool_size: int = 16, *, retries: Any = 0) -> requests.Session:
     """A session with connection reuse and the environment read once. `retries`: urllib3's, off by default: the
-    callers retry, each by its service's rules (Graph's in shared/graph/retry.py, azure-core's for storage)."""
+    callers retry, each by its service's rules (Graph's in shared/graph/retry.py, azure-core's for storage).
+    Cookies are refused: one session serves every tenant, and none of these APIs needs one (Entra ID's token
+    endpoint sets some, which must not travel from one tenant's token request to the next)."""
     session = SteadySession()
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retries)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+def azure_core_transport(pool_size: int = 16, **timeouts: float) -> RequestsTransport:
+    """azure-core's requests transport on a session of ours (for the storage clients and azure-identity's
+    credentials), with azure-core's own settings: urllib3's retries off (the pipeline's retry policy retries).
+    `timeouts`: connection_timeout and read_timeout, when the caller sets its own."""
+    from azure.core.pipeline.transport import RequestsTransport
+    from urllib3.util.retry import Retry
+
+    session = new_session(pool_size, retries=Retry(total=False, redirect=False, raise_on_status=False))
+    return RequestsTransport(session=session, session_owner=False, **timeouts)

@@ -115,6 +115,8 @@ class Checkpoint:
     last_run: dict[str, Any] | None = None
     writer: str | None = None
     context: dict[str, Any] | None = None  # context streams only: their state (shared/context/streams.py)
+    # Query options Graph refused for this stream and tenant, by option (shared/graph/query_options.py).
+    refused_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -134,6 +136,8 @@ class Checkpoint:
         }
         if self.context is not None:
             data["context"] = self.context
+        if self.refused_options:
+            data["refusedOptions"] = self.refused_options
         return data
 
     @classmethod
@@ -155,6 +159,7 @@ class Checkpoint:
             last_run=data.get("lastRun"),
             writer=data.get("writer"),
             context=data.get("context"),
+            refused_options=dict(data.get("refusedOptions") or {}),
         )
 
 

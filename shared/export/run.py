@@ -87,7 +87,7 @@ class StreamRun:
         self.client: GraphClient = engine.client_factory(tenant)
         self.checkpoint: Checkpoint
         self.etag: str | None = None
-        self.refused = RefusedOptions(engine.state, stream.name, tenant)
+        self.refused = RefusedOptions({})  # the checkpoint's, once loaded (claim)
         self.held = False  # whether this run is the checkpoint's `writer` (hold)
         self.enricher = Enricher(self.client, tenant) if self.settings.enrich and stream.name == "alerts" else None
 
@@ -132,6 +132,7 @@ class StreamRun:
         saves are conditional on the ETag it loaded and it creates no blob a later run could miss."""
         self.checkpoint, self.etag = self.store.load(checkpoint_name(self.stream, self.backfill), self.tenant)
         checkpoint = self.checkpoint
+        self.refused = RefusedOptions(checkpoint.refused_options)
         if checkpoint.complete:
             self.summary.cursor = checkpoint.cursor
             self.summary.status = "ok"
@@ -177,7 +178,6 @@ class StreamRun:
                 high = None
             checkpoint.pass_state = PassState(low=low, high=high)
             start_pass(checkpoint.pass_state)
-        self.refused.load()
         return checkpoint.pass_state
 
     def fetch(self, pass_state: PassState, resumed_link: str | None) -> Fetched | None:

@@ -49,18 +49,12 @@ def _client_options(patience: Patience) -> dict[str, Any]:
 
 
 def _transport(options: dict[str, Any]) -> Any:
-    """azure-core's requests transport, on the app's session (shared/http_session.py: the environment read once per
-    host, not on every call) with azure-core's own settings: urllib3's retries off (the storage policy retries), the
-    storage SDK's timeouts unless the patience sets its own."""
-    from azure.core.pipeline.transport import RequestsTransport
-    from urllib3.util.retry import Retry
+    """azure-core's requests transport on the app's session (shared/http_session.py: the environment read once per
+    host, not on every call), with the storage SDK's timeouts unless the patience sets its own."""
+    from shared.http_session import azure_core_transport
 
-    from shared.http_session import new_session
-
-    session = new_session(pool_size=32, retries=Retry(total=False, redirect=False, raise_on_status=False))
-    return RequestsTransport(session=session, session_owner=False,
-                             connection_timeout=options.get("connection_timeout", STORAGE_CONNECTION_TIMEOUT),
-                             read_timeout=options.get("read_timeout", STORAGE_READ_TIMEOUT))
+    return azure_core_transport(32, connection_timeout=options.get("connection_timeout", STORAGE_CONNECTION_TIMEOUT),
+                                read_timeout=options.get("read_timeout", STORAGE_READ_TIMEOUT))
 
 
 def blob_service(settings: Settings, *, patience: Patience = Patience.BACKGROUND) -> BlobServiceClient:

@@ -404,6 +404,8 @@ def test_query_options_graph_refuses_are_dropped_remembered_and_reported_once(pr
     assert all(s.status == "ok" for s in first.values()), first
     spd = first["servicePrincipalRiskDetections"]
     assert len(spd.notes) == 1 and "$top" in spd.notes[0]
+    kept = engine.checkpoints.load("servicePrincipalRiskDetections", tenant)[0].refused_options
+    assert list(kept) == ["$top"] and kept["$top"]["error"]  # remembered where every run reads anyway
     # $orderby is sent only once a nextLink is missing, which the documented Graph never does.
     assert len(first["alerts"].notes) == (1 if profile == "observed" else 0)
     sim.add_alerts(tenant, 1100)

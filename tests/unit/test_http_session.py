@@ -3,6 +3,9 @@ itself would, including after the environment changes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -75,9 +78,74 @@ def test_the_environment_is_read_once_per_host(clean_environment: pytest.MonkeyP
     assert len(reads) == len(URLS)
 
 
-def test_explicit_arguments_win_and_trust_env_off_is_honoured(clean_environment: pytest.MonkeyPatch) -> None:
+def test_explicit_arguments_win_and_the_environment_can_be_ignored(clean_environment: pytest.MonkeyPatch) -> None:
     clean_environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bridge-ca.pem")
     steady = new_session()
     assert steady.merge_environment_settings(URLS[0], {}, None, False, None)["verify"] is False
-    steady.trust_env = False
+    assert isinstance(steady, SteadySession)
+    steady.read_environment = False
     assert merged(steady, URLS[0])["verify"] is True
+
+
+class RecordingServer:
+    """A loopback HTTP server that sets a cookie on every answer and records the headers of what it gets."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict[str, str]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                received.append(dict(self.headers))
+                self.send_response(200)
+                self.send_header("Set-Cookie", "fpc=tenant-a-session; Path=/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[RecordingServer]:
+    running = RecordingServer()
+    yield running
+    running.close()
+
+
+def test_cookies_a_server_sets_are_not_sent_back(server: RecordingServer) -> None:
+    """One session serves every tenant: a cookie from one tenant's token request must not ride along on the next."""
+    with new_session() as session:
+        for _ in range(2):
+            assert session.get(server.url, timeout=5).status_code == 200
+        assert len(session.cookies) == 0
+    assert [headers.get("Cookie") for headers in server.received] == [None, None]
+    with requests.Session() as plain:  # the same server with requests' default policy does get it back
+        plain.get(server.url, timeout=5)
+        plain.get(server.url, timeout=5)
+    assert server.received[-1].get("Cookie") == "fpc=tenant-a-session"
+
+
+def test_a_netrc_password_is_never_sent(server: RecordingServer, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-for-graph\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with new_session() as session:
+        session.get(server.url, timeout=5)
+    assert "Authorization" not in server.received[-1]
+    with requests.Session() as plain:  # requests' default would send it
+        plain.get(server.url, timeout=5)
+    assert server.received[-1]["Authorization"].startswith("Basic ")

@@ -1,6 +1,8 @@
-"""Dropping a query option Graph refuses (shared/graph/query_options.py), with a stand-in for the blob it is kept in."""
+"""Dropping a query option Graph refuses (shared/graph/query_options.py), remembered in its owner's dict."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -8,21 +10,9 @@ from shared.graph.client import GraphError
 from shared.graph.query_options import RefusedOptions, send_adapting
 
 
-class MemoryBlob:
-    url = "memory://query-options/alerts/tenant.json"
-
-    def __init__(self) -> None:
-        self.uploads: list[bytes] = []
-
-    def upload_blob(self, data: bytes, overwrite: bool) -> None:
-        self.uploads.append(data)
-
-
-def refused_options() -> tuple[RefusedOptions, MemoryBlob]:
-    options = RefusedOptions.__new__(RefusedOptions)
-    blob = MemoryBlob()
-    options._blob, options.refused = blob, {}  # type: ignore[assignment]
-    return options, blob
+def refused_options() -> tuple[RefusedOptions, dict[str, dict[str, Any]]]:
+    kept: dict[str, dict[str, Any]] = {}  # the owner's dict (the export's checkpoint field)
+    return RefusedOptions(kept), kept
 
 
 def graph_refusing(*options: str):
@@ -39,20 +29,21 @@ def graph_refusing(*options: str):
 
 
 def test_the_refused_option_is_dropped_remembered_and_reported():
-    options, blob = refused_options()
+    options, kept = refused_options()
     send, sent = graph_refusing("$top")
     learned: list[str] = []
     answer, params = send_adapting(send, {"$top": "500", "$orderby": "x asc", "$filter": "f"}, options,
                                    lambda option, _: learned.append(option))
     assert answer == "page" and params == {"$orderby": "x asc", "$filter": "f"}
-    assert learned == ["$top"] and "$top" in options and len(blob.uploads) == 1
+    assert learned == ["$top"] and "$top" in options and list(kept) == ["$top"]
+    assert "not supported" in kept["$top"]["error"]
     assert len(sent) == 2  # the message named $top: no guessing
 
 
 def test_a_400_that_no_dropped_option_cures_is_raised_and_nothing_is_remembered():
-    options, blob = refused_options()
+    options, kept = refused_options()
     send, sent = graph_refusing("$filter")
     with pytest.raises(GraphError):
         send_adapting(send, {"$top": "500", "$filter": "f"}, options, lambda *_: None)
-    assert options.refused == {} and blob.uploads == []
+    assert kept == {}
     assert sent == [{"$top": "500", "$filter": "f"}, {"$filter": "f"}]
