@@ -52,14 +52,17 @@ def entity_keys(alert: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(user object ids, Entra device ids) named by an alert's evidence, in order, without repeats."""
     users: dict[str, None] = {}
     devices: dict[str, None] = {}
+    # Once per exported alert: the cheap tests first (most evidence names neither a user nor a device).
     for ev in alert.get("evidence") or ():
         if not isinstance(ev, dict):
             continue
         account = ev.get("userAccount")
-        if isinstance(account, dict) and isinstance(account.get("azureAdUserId"), str) and account["azureAdUserId"]:
-            users[account["azureAdUserId"].lower()] = None
+        if account and isinstance(account, dict):
+            user_id = account.get("azureAdUserId")
+            if user_id and isinstance(user_id, str):
+                users[user_id.lower()] = None
         device_id = ev.get("azureAdDeviceId")
-        if str(ev.get("@odata.type", "")).endswith("deviceEvidence") and isinstance(device_id, str) and device_id:
+        if device_id and isinstance(device_id, str) and str(ev.get("@odata.type", "")).endswith("deviceEvidence"):
             devices[device_id.lower()] = None
     return list(users), list(devices)
 
@@ -203,20 +206,25 @@ class Enricher:
         self._fail(f"{kind.name} lookup: {status} {error_code(answer)}{hint}".strip())
 
     def _context(self, users: list[str], devices: list[str]) -> dict[str, Any]:
+        """An alert's bridgeContext, from what the run knows (once per exported alert: kept lean)."""
         known = self._known
-        found_users: list[dict[str, Any]] = []
-        found_devices: list[dict[str, Any]] = []
-        missing_users: list[str] = []
-        missing_devices: list[str] = []
-        for kind, keys, found, missing in (("user", users, found_users, missing_users),
-                                           ("device", devices, found_devices, missing_devices)):
-            for key in keys:
-                value = known.get((kind, key))
-                if value is None:
-                    missing.append(key)
-                else:
-                    found.append(dict(value))  # each alert its own dict: the cache's stays as it was
+        found_users, missing_users = self._split(known, "user", users)
+        found_devices, missing_devices = self._split(known, "device", devices)
         context: dict[str, Any] = {"users": found_users, "devices": found_devices}
         if missing_users or missing_devices:
             context["missing"] = {"users": missing_users, "devices": missing_devices}
         return context
+
+    @staticmethod
+    def _split(known: dict[tuple[str, str], dict[str, Any] | None], kind: str,
+               keys: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """(copies of the entities known, keys of those missing): each alert its own dicts, the cache's untouched."""
+        found: list[dict[str, Any]] = []
+        missing: list[str] = []
+        for key in keys:
+            value = known.get((kind, key))
+            if value is None:
+                missing.append(key)
+            else:
+                found.append(value.copy())
+        return found, missing
