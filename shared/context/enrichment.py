@@ -95,6 +95,8 @@ class ContextCache:
 @dataclass
 class EnrichmentStats(LookupStats):
     entities: int = 0  # distinct users and devices the run's alerts named
+    users: int = 0  # of which users
+    devices: int = 0  # of which devices
     cache_hits: int = 0
     not_found: int = 0
     failed: int = 0  # entities that got no usable answer (throttled, forbidden, incomplete answer, ...)
@@ -135,6 +137,10 @@ class Enricher:
                 continue
             self._known[entity] = None  # missing until an answer says otherwise
             self.stats.entities += 1
+            if entity[0] == "user":
+                self.stats.users += 1
+            else:
+                self.stats.devices += 1
             cached = self._cache.get(self._tenant, *entity)
             if cached is None:
                 todo[entity[0]].append(entity[1])

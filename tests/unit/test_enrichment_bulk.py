@@ -1,5 +1,6 @@
 """The enrichment's bulk lookups on their own: the filter that names up to 15 entities, quoting, the split into
-requests, and what a list answer proves (keys compared whatever their case; absence only from a complete answer)."""
+requests and batches, and what a list answer proves (keys compared whatever their case; absence only from a complete
+answer)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from shared.context.bulk_lookups import (
     read_list,
     single_url,
 )
+from shared.context.lookups import BATCH_SIZE, Lookup, batches
 
 USER, DEVICE = KINDS["user"], KINDS["device"]
 
@@ -66,3 +68,15 @@ def test_a_list_answer_is_read_by_key_whatever_the_case_and_is_complete_only_wit
 def test_compact_keeps_the_selected_fields_that_have_a_value_in_field_order():
     item = {"jobTitle": "Engineer", "id": "u1", "department": None, "extra": 1, "accountEnabled": False}
     assert list(compact(USER, item).items()) == [("id", "u1"), ("accountEnabled", False), ("jobTitle", "Engineer")]
+
+
+def test_lookups_go_in_as_few_batches_as_possible_the_partial_one_first():
+    def sizes(count: int) -> list[int]:
+        lookups = [Lookup(i, f"/users/{i}") for i in range(count)]
+        chunks_ = batches(lookups)
+        assert [lookup.key for chunk in chunks_ for lookup in chunk] == list(range(count))  # each once, in order
+        return [len(chunk) for chunk in chunks_]
+
+    assert BATCH_SIZE == 20
+    assert sizes(0) == [] and sizes(1) == [1] and sizes(20) == [20] and sizes(40) == [20, 20]
+    assert sizes(23) == [3, 20] and sizes(41) == [1, 20, 20]
