@@ -164,9 +164,9 @@ class Enricher:
             else:
                 for _ in chunk:
                     self._fail_answer(kind, answer)
-        if refusal is not None:
+        if refusal is not None:  # said once per run (the same message is kept once); one_by_one counts them
             self.stats.note_error(f"directory refused the multi-value filter (400 {error_code(refusal)}): "
-                                  f"{len(refused)} entities looked up one by one")
+                                  "its entities were looked up one by one")
             self._one_by_one(refused)
 
     def _take_list(self, kind: EntityKind, keys: list[str], listing: ListAnswer) -> None:
