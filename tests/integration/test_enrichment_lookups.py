@@ -120,3 +120,17 @@ def test_a_directory_that_refuses_the_multi_value_filter_gets_one_lookup_per_ent
     enricher.enrich([alert_naming(absent_ids(16))])  # a later page, refused again: still said once
     assert stats.one_by_one == 38 + 15 and len([e for e in stats.errors if "one by one" in e]) == 1
 
+
+
+def test_a_missing_permission_fails_that_kind_only_and_names_the_permission(make_sim, app_settings):
+    sim = make_sim(alerts=50, seed=59, denied_permissions=("User.Read.All",))
+    client = GraphClient(app_settings(sim), sim.tenants[0])
+    users, devices = sorted(directory(sim).users)[:17], sorted(directory(sim).devices)[:4]
+    cache = ContextCache()
+    enricher = Enricher(client, sim.tenants[0], cache)
+    context = enricher.enrich([alert_naming(users, devices)])[0]["bridgeContext"]
+    assert context["users"] == [] and context["missing"] == {"users": users, "devices": []}
+    assert [d["deviceId"] for d in context["devices"]] == devices
+    assert enricher.stats.failed == 17 and enricher.stats.lookups == 3 and enricher.stats.one_by_one == 0
+    assert any("403" in e and "User.Read.All" in e for e in enricher.stats.errors), enricher.stats.errors
+    assert all(cache.get(sim.tenants[0], "user", key) is None for key in users)  # asked again once granted
