@@ -87,9 +87,9 @@ def print_table(summaries: list[RunSummary], tenants: int, ocsf: bool = False) -
         if s.enrichment:
             e = s.enrichment
             errors = f" ({'; '.join(e['errors'])})" if e["errors"] else ""
-            print(f"    enrichment: {e['entities']} users and devices, {e['cache_hits']} from the cache, "
-                  f"{e['lookups']} looked up in {e['batches']} $batch calls, {e['not_found']} not in the directory, "
-                  f"{e['failed']} failed{errors}")
+            print(f"    enrichment: {e['entities']} users and devices, {e['cache_hits']} from the cache, the others "
+                  f"looked up with {e['lookups']} requests in {e['batches']} $batch calls, {e['not_found']} not in "
+                  f"the directory, {e['failed']} failed{errors}")
 
 
 def missing_context(exports: ContainerClient, contents: ExportContents, stream: str, tenant: str,

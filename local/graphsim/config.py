@@ -27,6 +27,11 @@ class SimConfig:
     # (User.Read.All, Device.Read.All, DeviceManagementManagedDevices.Read.All, RoleManagement.Read.Directory,
     # AuditLog.Read.All, Application.Read.All).
     denied_permissions: tuple[str, ...] = ()
+    # Directory lists (GET /users?$filter=id in (…), /devices?$filter=deviceId eq … or …): Graph's default limit on
+    # the values of one filter (more: 400 Request_UnsupportedQuery; 1 models a tenant that refuses multi-value
+    # filters), and the page size past which an answer is paged with @odata.nextLink (Graph's default: 100).
+    directory_filter_values: int = 15
+    directory_page_size: int = 100
     history_days: float = 10.0  # timestamps spread over this many days before `anchor`
     anchor: datetime | None = None  # the "now" of generated history; None = wall clock when the simulator is built
     evidence_kb: float = 1.2  # average serialized size of an alert's evidence array (alerts then average ~3 KB)

@@ -1,9 +1,13 @@
 """Entra directory objects behind the alerts' evidence, and what the context streams ask about them:
 
+- `GET /users?$filter=id in ('…','…')` and `GET /devices?$filter=deviceId eq '…' or deviceId eq '…'` (what the
+  inline enrichment asks): at most 15 values by default, as Graph, which refuses a 16th with 400
+  Request_UnsupportedQuery "Too many child clauses …"; an unknown id is simply absent from `value`; more matches
+  than a page holds are paged with `@odata.nextLink`;
 - `GET /users/{id}` (with `$expand=manager`), `/users/{id}/transitiveMemberOf/microsoft.graph.group` (`$count=true`
   with `ConsistencyLevel: eventual`), `/roleManagement/directory/roleAssignments?$filter=principalId eq '…'`
   (`$expand=roleDefinition`), `/reports/authenticationMethods/userRegistrationDetails/{id}`;
-- `GET /devices?$filter=deviceId eq '…'` and `/deviceManagement/managedDevices?$filter=azureADDeviceId eq '…'`;
+- `/deviceManagement/managedDevices?$filter=azureADDeviceId eq '…'`;
 - `GET /servicePrincipals/{id}`, `/servicePrincipals(appId='…')` and their `/appRoleAssignments`.
 
 The users, devices and service principals are the tenant's evidence pools (the same azureAdUserId, azureAdDeviceId
@@ -20,6 +24,7 @@ from __future__ import annotations
 import random
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from .data import DAY
 from .errors import GraphError, bad_request, not_found
@@ -27,7 +32,10 @@ from .ticks import format_ticks
 
 DIRECTORY = "directory"
 INTUNE = "intune"
-_DEVICE_FILTER = re.compile(r"^\s*deviceId\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
+_LITERAL = r"'(?:[^']|'')*'"  # an OData string literal: a quote inside is doubled
+_USERS_FILTER = re.compile(rf"^\s*id\s+in\s+\(\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*\)\s*$", re.IGNORECASE)
+_DEVICES_FILTER = re.compile(rf"^\s*deviceId\s+eq\s+{_LITERAL}(?:\s+or\s+deviceId\s+eq\s+{_LITERAL})*\s*$",
+                             re.IGNORECASE)
 _MANAGED_FILTER = re.compile(r"^\s*azureADDeviceId\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 _PRINCIPAL_FILTER = re.compile(r"^\s*principalId\s+eq\s+'([^']*)'\s*$", re.IGNORECASE)
 _APP_ID_KEY = re.compile(r"^serviceprincipals\(appid='([^']*)'\)$", re.IGNORECASE)
@@ -196,8 +204,11 @@ class Directory:
         return INTUNE if segments and segments[0].lower() == "devicemanagement" else DIRECTORY
 
     def get(self, segments: list[str], params: dict[str, str], headers: dict[str, str] | None = None,
-            denied: tuple[str, ...] = ()) -> dict[str, Any]:
-        """The answer to GET /<segments>; GraphError for what Graph would refuse."""
+            denied: tuple[str, ...] = (), *, filter_values: int = 15, page_size: int = 100,
+            link: str = "") -> dict[str, Any]:
+        """The answer to GET /<segments>; GraphError for what Graph would refuse. `filter_values`: the most values
+        a users or devices filter may name; `page_size`: the most objects such a list answers at once; `link`: the
+        list's absolute URL, for its @odata.nextLink."""
         lower = [s.lower() for s in segments]
         head = lower[0] if lower else ""
 
@@ -208,13 +219,16 @@ class Directory:
 
         if head == "users":
             need("User.Read.All")
+            if len(segments) == 1:
+                keys = _literals(_USERS_FILTER, params, "id in ('…','…')", filter_values)
+                return _page([self.users[k] for k in keys if k in self.users], params, page_size, link)
             return self._user(segments[1:], params, headers or {})
         if head == "devices":
             need("Device.Read.All")
             if len(segments) > 1:
                 raise not_found(f"Resource not found for the segment '{segments[1]}'.")
-            return {"value": [select(d, params)] if (d := self.devices.get(self._filtered(_DEVICE_FILTER, params)))
-                    else []}
+            keys = _literals(_DEVICES_FILTER, params, "deviceId eq '…' or deviceId eq '…'", filter_values)
+            return _page([self.devices[k] for k in keys if k in self.devices], params, page_size, link)
         if lower[:2] == ["devicemanagement", "manageddevices"] and len(lower) == 2:
             need("DeviceManagementManagedDevices.Read.All")
             found = self.managed.get(self._filtered(_MANAGED_FILTER, params))
@@ -241,8 +255,6 @@ class Directory:
         return match.group(1).lower()
 
     def _user(self, rest: list[str], params: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
-        if not rest:
-            raise bad_request("The simulator does not list users.")
         user = self.users.get(rest[0].lower())
         if user is None:
             raise GraphError(404, f"Resource '{rest[0]}' does not exist or one of its queried reference-property "
@@ -293,6 +305,30 @@ class Directory:
         if [r.lower() for r in rest] == ["approleassignments"]:
             return {"value": [select(a, params) for a in found["appRoleAssignments"]]}
         raise not_found(f"Resource not found for the segment '{rest[-1]}'.")
+
+
+def _literals(pattern: re.Pattern[str], params: dict[str, str], shape: str, most: int) -> list[str]:
+    """The values a users or devices `$filter` names (lower-cased, in order, without repeats): 400 for a filter of
+    another shape, and Graph's 400 for more values than it takes (the error a tenant answers for a 16th)."""
+    expression = params.get("$filter", "")
+    if not pattern.match(expression):
+        raise bad_request(f"The simulator lists this collection only with $filter={shape}.")
+    values = [v[1:-1].replace("''", "'").lower() for v in re.findall(_LITERAL, expression)]
+    if len(values) > most:
+        raise GraphError(400, "Too many child clauses specified in search filter expression containing 'OR' "
+                         f"operators: {len(values)}. Max allowed: {most}.", "Request_UnsupportedQuery")
+    return list(dict.fromkeys(values))
+
+
+def _page(found: list[dict[str, Any]], params: dict[str, str], page_size: int, link: str) -> dict[str, Any]:
+    """A list answer in the directory's order (not the filter's), paged past `page_size` with a nextLink."""
+    found = sorted(found, key=lambda item: str(item["id"]))
+    skip = int(params["$skiptoken"]) if params.get("$skiptoken", "").isdigit() else 0
+    answer: dict[str, Any] = {"value": [select(item, params) for item in found[skip:skip + page_size]]}
+    if skip + page_size < len(found):
+        query = {k: v for k, v in params.items() if k != "$skiptoken"} | {"$skiptoken": str(skip + page_size)}
+        answer["@odata.nextLink"] = f"{link}?{urlencode(query)}"
+    return answer
 
 
 def select(item: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:

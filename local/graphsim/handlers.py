@@ -192,7 +192,10 @@ class GraphApi:
         tenant = self.tenants[req.token.tenant]
         self._throttle(Directory.family(segments), req)
         params = normalize_params(parse_qsl(req.query, keep_blank_values=True))
-        answer = directory_of(tenant).get(segments, params, req.headers, self.config.denied_permissions)
+        answer = directory_of(tenant).get(
+            segments, params, req.headers, self.config.denied_permissions,
+            filter_values=self.config.directory_filter_values, page_size=self.config.directory_page_size,
+            link=f"{req.base_url}/{req.version}/{'/'.join(segments)}")
         return GraphResponse(200, _json(answer))
 
     def _throttle(self, family: str, req: GraphRequest) -> None:

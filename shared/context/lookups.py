@@ -49,13 +49,21 @@ def failure_answer(status: int, code: str, message: str) -> dict[str, Any]:
     return {"status": status, "body": {"error": {"code": code, "message": message}}}
 
 
+def batches(lookups: Sequence[Lookup]) -> list[Sequence[Lookup]]:
+    """The lookups in as few batches as BATCH_SIZE allows, the partial one first: the pacer spaces a batch's start
+    by the slots of the batch before it, so a small batch first makes the full one wait a little, and the full one's
+    spacing then elapses while the caller works on the answers rather than before the next call."""
+    first = len(lookups) % BATCH_SIZE or BATCH_SIZE
+    starts = [0, *range(first, len(lookups), BATCH_SIZE)] if lookups else []
+    return [lookups[start:start + (first if start == 0 else BATCH_SIZE)] for start in starts]
+
+
 def run_lookups(client: GraphClient, lookups: Sequence[Lookup], stats: LookupStats) -> dict[Hashable, dict[str, Any]]:
     """The inner answer (`status`, `body`, `headers`) of every lookup, by key, in batches of BATCH_SIZE."""
     from shared.graph.client import GraphError
 
     answers: dict[Hashable, dict[str, Any]] = {}
-    for start in range(0, len(lookups), BATCH_SIZE):
-        chunk = lookups[start:start + BATCH_SIZE]
+    for chunk in batches(lookups):
         requests = [{"id": str(i), "method": "GET", "url": lookup.url,
                      "headers": {**LOW_PRIORITY, **dict(lookup.headers)}} for i, lookup in enumerate(chunk)]
         stats.batches += 1
