@@ -10,6 +10,7 @@ decides, per lookup, what a failure means.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from shared.graph.client import GraphClient
 
 BATCH_SIZE = 20  # Graph's $batch limit
+# $batch calls of one caller in flight at once. Graph takes a few hundred milliseconds per $batch: sent one after the
+# other, a page's lookups would wait that long per 20 requests. The identity-and-access budget counts resource units
+# per 10 s (the pacer bounds them), not calls in flight.
+CONCURRENT_BATCHES = 4
 LOW_PRIORITY = {"x-ms-throttle-priority": "low"}
 
 
@@ -50,35 +55,43 @@ def failure_answer(status: int, code: str, message: str) -> dict[str, Any]:
 
 
 def batches(lookups: Sequence[Lookup]) -> list[Sequence[Lookup]]:
-    """The lookups in as few batches as BATCH_SIZE allows, the partial one first: the pacer spaces a batch's start
-    by the slots of the batch before it, so a small batch first makes the full one wait a little, and the full one's
-    spacing then elapses while the caller works on the answers rather than before the next call."""
-    first = len(lookups) % BATCH_SIZE or BATCH_SIZE
-    starts = [0, *range(first, len(lookups), BATCH_SIZE)] if lookups else []
-    return [lookups[start:start + (first if start == 0 else BATCH_SIZE)] for start in starts]
+    """The lookups, in order, in as few batches as BATCH_SIZE allows."""
+    return [lookups[start:start + BATCH_SIZE] for start in range(0, len(lookups), BATCH_SIZE)]
 
 
 def run_lookups(client: GraphClient, lookups: Sequence[Lookup], stats: LookupStats) -> dict[Hashable, dict[str, Any]]:
-    """The inner answer (`status`, `body`, `headers`) of every lookup, by key, in batches of BATCH_SIZE."""
-    from shared.graph.client import GraphError
-
+    """The inner answer (`status`, `body`, `headers`) of every lookup, by key, in batches of BATCH_SIZE, up to
+    CONCURRENT_BATCHES of them in flight at once."""
+    chunks = batches(lookups)
+    stats.batches += len(chunks)
+    stats.lookups += len(lookups)
+    if len(chunks) <= 1:
+        sent = [_send(client, chunk) for chunk in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=min(CONCURRENT_BATCHES, len(chunks))) as pool:
+            sent = list(pool.map(lambda chunk: _send(client, chunk), chunks))
     answers: dict[Hashable, dict[str, Any]] = {}
-    for chunk in batches(lookups):
-        requests = [{"id": str(i), "method": "GET", "url": lookup.url,
-                     "headers": {**LOW_PRIORITY, **dict(lookup.headers)}} for i, lookup in enumerate(chunk)]
-        stats.batches += 1
-        stats.lookups += len(chunk)
-        try:
-            inner = client.batch(requests, family=RateFamily.DIRECTORY)
-        except GraphError as exc:  # the whole batch failed: each lookup gets that failure as its answer
-            stats.note_error(f"$batch: {exc}")
-            inner = [failure_answer(exc.status or 504, exc.code, exc.message)] * len(chunk)
-        except Exception as exc:  # never into the caller's export: report, and treat as failed
-            stats.note_error(f"$batch: {type(exc).__name__}: {exc}")
-            inner = [failure_answer(504, type(exc).__name__, str(exc))] * len(chunk)
+    for chunk, (inner, error) in zip(chunks, sent, strict=True):
+        if error:
+            stats.note_error(error)
         for lookup, answer in zip(chunk, inner, strict=True):
             answers[lookup.key] = answer
     return answers
+
+
+def _send(client: GraphClient, chunk: Sequence[Lookup]) -> tuple[list[dict[str, Any]], str | None]:
+    """One $batch call: its inner answers, and what went wrong with the call as a whole (each lookup then gets that
+    failure as its answer). Never raises into the caller's export."""
+    from shared.graph.client import GraphError
+
+    requests = [{"id": str(i), "method": "GET", "url": lookup.url,
+                 "headers": {**LOW_PRIORITY, **dict(lookup.headers)}} for i, lookup in enumerate(chunk)]
+    try:
+        return client.batch(requests, family=RateFamily.DIRECTORY), None
+    except GraphError as exc:
+        return [failure_answer(exc.status or 504, exc.code, exc.message)] * len(chunk), f"$batch: {exc}"
+    except Exception as exc:
+        return [failure_answer(504, type(exc).__name__, str(exc))] * len(chunk), f"$batch: {type(exc).__name__}: {exc}"
 
 
 def error_code(answer: dict[str, Any]) -> str:

@@ -113,8 +113,9 @@ class GraphClient:
             {
                 RateFamily.SECURITY.value: (settings.security_requests_per_minute, 60.0),
                 RateFamily.IDENTITY_PROTECTION.value: (settings.identity_requests_per_second, 1.0),
-                # Enrichment's directory lookups: under the smallest tenant's 3,500 resource units per 10 s.
-                RateFamily.DIRECTORY.value: (DIRECTORY_REQUESTS_PER_10_SECONDS, 10.0),
+                # Enrichment's directory lookups: under the smallest tenant's 3,500 resource units per 10 s, a token
+                # bucket that Graph lets go in a burst (not spaced: shared/graph/pacing.py).
+                RateFamily.DIRECTORY.value: (DIRECTORY_REQUESTS_PER_10_SECONDS, 10.0, False),
             }
         )
         self._sleep = sleep

@@ -70,7 +70,7 @@ def test_compact_keeps_the_selected_fields_that_have_a_value_in_field_order():
     assert list(compact(USER, item).items()) == [("id", "u1"), ("accountEnabled", False), ("jobTitle", "Engineer")]
 
 
-def test_lookups_go_in_as_few_batches_as_possible_the_partial_one_first():
+def test_lookups_go_in_as_few_batches_as_possible_in_order():
     def sizes(count: int) -> list[int]:
         lookups = [Lookup(i, f"/users/{i}") for i in range(count)]
         chunks_ = batches(lookups)
@@ -79,4 +79,4 @@ def test_lookups_go_in_as_few_batches_as_possible_the_partial_one_first():
 
     assert BATCH_SIZE == 20
     assert sizes(0) == [] and sizes(1) == [1] and sizes(20) == [20] and sizes(40) == [20, 20]
-    assert sizes(23) == [3, 20] and sizes(41) == [1, 20, 20]
+    assert sizes(23) == [20, 3] and sizes(41) == [20, 20, 1]

@@ -126,3 +126,20 @@ def test_the_next_slot_waits_an_interval_from_the_last_answer():
     clock.now = 0.9  # the first request left 0.8 s late and came back at 0.9
     pacer.answered()
     assert pacer.acquire() == pytest.approx(padded(1.0))  # 0.9 + 1.05, not the slot's 1.05
+
+
+def test_an_unspaced_budget_bursts_up_to_its_limit_and_never_past_it_in_any_window():
+    """Identity and access is a token bucket: its whole budget may go at once; a window never holds more."""
+    clock = FakeClock()
+    pacer = RatePacer(3000, 10.0, False, clock=clock, sleep=clock.sleep)
+    grants = []
+    for _ in range(12):  # the 228 lookups of 3,258 entities in full batches: no wait at all
+        assert pacer.acquire(20) == 0.0
+        pacer.answered()
+        grants.append((clock.now, 20))
+    assert clock.now == 0.0
+    for _ in range(400):  # then far past the budget: the trailing window decides
+        pacer.acquire(20)
+        grants.append((clock.now, 20))
+    assert _worst_window(grants, padded(10.0)) <= 3000
+    assert clock.now == pytest.approx(2 * padded(10.0), rel=0.01)  # 8,240 slots: the third window's share
