@@ -36,11 +36,7 @@ class Azurite:
     `stop()` then `start()` again keeps the ports and the data: tests use it to take storage away mid-run.
     """
 
-    def __init__(self, location: Path | None = None, *, in_memory: bool = False) -> None:
-        """`in_memory`: Azurite's --inMemoryPersistence, for benchmarks. Its disk persistence snapshots its whole
-        metadata database again and again as blobs accumulate (measured: most of Azurite's CPU in a pass of 200
-        tenants), a cost of the emulator, not of the app or of Azure Storage. Data is then lost on stop()."""
-        self.in_memory = in_memory
+    def __init__(self, location: Path | None = None) -> None:
         self._tmp = None if location else tempfile.TemporaryDirectory(prefix="azurite-")
         self.location = location or Path(self._tmp.name)  # type: ignore[union-attr]
         self.blob_port = free_port()
@@ -65,15 +61,14 @@ class Azurite:
         self.location.mkdir(parents=True, exist_ok=True)
         command = [
             str(AZURITE_BIN), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry",
-            *(["--inMemoryPersistence"] if self.in_memory else ["--location", str(self.location)]),
+            "--location", str(self.location),
             "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
             "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
             "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
         ]
         log_file = (self.location / "azurite.log").open("ab")
         # Its own process group, so that stop() also ends the node process behind the npm shim.
-        self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-                                         cwd=self.location)
+        self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         log_file.close()
         deadline = time.monotonic() + timeout
         while not (_port_open(self.blob_port) and _port_open(self.queue_port)):

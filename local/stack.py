@@ -19,11 +19,9 @@ BINDING_SETTINGS = ("EXPORT_SCHEDULE", "EXPORT_QUEUE", "WEBHOOK_QUEUE", "SUBSCRI
 class LocalStack:
     """Start with `with LocalStack(SimConfig(...)) as stack:`; everything started is stopped on exit."""
 
-    def __init__(self, sim_config: SimConfig | None = None, *, azurite_dir: Path | None = None,
-                 azurite_in_memory: bool = False) -> None:
+    def __init__(self, sim_config: SimConfig | None = None, *, azurite_dir: Path | None = None) -> None:
         self.sim_config = sim_config or SimConfig()
         self._azurite_dir = azurite_dir
-        self._azurite_in_memory = azurite_in_memory
         self.tls: LocalTls | None = None
         self.sim: GraphSimulator | None = None
         self.azurite: Azurite | None = None
@@ -36,7 +34,7 @@ class LocalStack:
         for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
             self._saved_env[name] = os.environ.get(name)
             os.environ[name] = str(self.tls.ca_bundle_path)
-        self.azurite = Azurite(self._azurite_dir, in_memory=self._azurite_in_memory).start()
+        self.azurite = Azurite(self._azurite_dir).start()
         self.sim = GraphSimulator(self.sim_config, tls=self.tls).start()
         return self
 
