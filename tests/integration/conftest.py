@@ -6,14 +6,46 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+import requests
 
 from local.azurite import Azurite
+from local.devhost import DevHost
 from local.graphsim import GraphSimulator, SimConfig
 from local.tls import ensure_local_tls
 from shared.process_cache import clear_all
 from shared.settings import Settings, load_settings
+
+ASYNC_POLL_SECONDS = 0.2  # Logic Apps honour Retry-After; the tests poll faster to stay quick
+
+
+@contextmanager
+def serving(app: Any, env: dict[str, str]) -> Iterator[DevHost]:
+    """A dev host serving `app` with `env`, stopped at the end; a function that raised on it fails the test."""
+    host = DevHost(app, env).start()
+    try:
+        yield host
+    finally:
+        host.stop()
+    assert host.errors == [], [e.traceback for e in host.errors]
+
+
+def follow_async(response: requests.Response, key: str, *, timeout: float, retry_after: int) -> requests.Response:
+    """Poll an asynchronous request's Location as a Logic App does, until the answer is not 202 (each 202 must say
+    `retry_after` seconds)."""
+    deadline = time.monotonic() + timeout
+    while response.status_code == 202:
+        assert int(response.headers["Retry-After"]) == retry_after
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(ASYNC_POLL_SECONDS)
+        response = requests.get(response.headers["Location"], headers={"x-functions-key": key}, timeout=60)
+    return response
+
 
 FAST_BUDGETS = {"GRAPH_SECURITY_REQUESTS_PER_MINUTE": "100000", "GRAPH_IDENTITY_REQUESTS_PER_SECOND": "1000"}
 

@@ -30,6 +30,7 @@ from local.stack import LocalStack
 from shared.actions import jobs
 from shared.actions.operations import JOB_QUEUE
 from shared.storage.leases import LEASE_SECONDS, RunLease
+from tests.integration.conftest import follow_async, serving
 
 ASYNC = {"Prefer": "respond-async"}
 EXPORT = "exp-jobs-it"
@@ -51,15 +52,7 @@ class Running:
                              headers={"x-functions-key": host.key, **(headers or {})})
 
     def follow(self, response: requests.Response, timeout: float = 120) -> requests.Response:
-        """Poll the Location as Logic Apps does, until the answer is not 202."""
-        deadline = time.monotonic() + timeout
-        while response.status_code == 202:
-            assert int(response.headers["Retry-After"]) == jobs.POLL_SECONDS
-            assert time.monotonic() < deadline, "the job did not finish"
-            time.sleep(0.2)
-            response = requests.get(response.headers["Location"], headers={"x-functions-key": self.host.key},
-                                    timeout=60)
-        return response
+        return follow_async(response, self.host.key, timeout=timeout, retry_after=jobs.POLL_SECONDS)
 
     def job(self, accepted: requests.Response) -> requests.Response:
         """GET the job that `accepted` started, on the running host (the Location names the host that answered)."""
@@ -101,12 +94,8 @@ def running() -> Iterator[Running]:
         assert stack.sim is not None
         env = stack.env(EXPORT_CONTAINER=EXPORT, STATE_CONTAINER=STATE, EXPORT_INITIAL_LOOKBACK_DAYS="30",
                         EXPORT_STREAMS="alerts,incidents", GRAPH_SECURITY_REQUESTS_PER_MINUTE="100000")
-        run = Running(stack, env, DevHost(function_app.app, env).start(), stack.sim.tenants[0])
-        try:
-            yield run
-        finally:
-            run.host.stop()
-        assert run.host.errors == [], [e.traceback for e in run.host.errors]
+        with serving(function_app.app, env) as host:
+            yield Running(stack, env, host, stack.sim.tenants[0])
 
 
 def test_bad_requests_are_refused_before_any_job(running: Running):

@@ -22,6 +22,7 @@ from local.stack import LocalStack
 from shared.actions import jobs
 from shared.actions.caller import key_fingerprint
 from shared.actions.jobs import SLICE_IDS
+from tests.integration.conftest import follow_async
 
 AUDIT = "audit-jobs-it"
 ASYNC = {"Prefer": "respond-async"}
@@ -45,15 +46,7 @@ class Running:
         return chosen
 
     def follow(self, response: requests.Response, timeout: float = 180) -> requests.Response:
-        """Poll the Location as Logic Apps does, until the answer is not 202."""
-        deadline = time.monotonic() + timeout
-        while response.status_code == 202:
-            assert int(response.headers["Retry-After"]) == jobs.POLL_SECONDS
-            assert time.monotonic() < deadline, "the job did not finish"
-            time.sleep(0.2)  # Retry-After is honoured by Logic Apps; the test polls faster to stay quick
-            response = requests.get(response.headers["Location"], headers={"x-functions-key": self.host.key},
-                                    timeout=60)
-        return response
+        return follow_async(response, self.host.key, timeout=timeout, retry_after=jobs.POLL_SECONDS)
 
     def batch_calls(self, since: int) -> int:
         return sum(1 for r in self.stack.sim.request_log[since:] if r.path.endswith("/$batch") and not r.in_batch)
@@ -75,8 +68,8 @@ def running() -> Iterator[Running]:
         env = stack.env(AUDIT_CONTAINER=AUDIT, GRAPH_SECURITY_REQUESTS_PER_MINUTE="100000",
                         GRAPH_MAX_RETRY_WAIT_SECONDS="2")
         pool = sorted(a["id"] for a in stack.sim.alerts(stack.sim.tenants[0]))
-        host = DevHost(function_app.app, env).start()
-        run = Running(stack, env, host, stack.sim.tenants[0], pool)
+        # Not `serving`: a test replaces the host (a worker that comes back), and the one running at the end is stopped.
+        run = Running(stack, env, DevHost(function_app.app, env).start(), stack.sim.tenants[0], pool)
         try:
             yield run
         finally:
